@@ -1,0 +1,37 @@
+# Every target bootstraps what it needs: system packages (apt), then the virtual environment in .venv.
+#   make test    install everything, run the whole test suite
+#   make run     start the web app on http://localhost:8501
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+APT_PACKAGES := ffmpeg
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: test run system-deps venv clean
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --no-deps -r requirements-nodeps.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+test: system-deps $(STAMP)
+	$(PY) -m pytest -q
+
+run: system-deps $(STAMP)
+	$(PY) -m streamlit run app/ui.py --server.address=0.0.0.0 --server.port=8501
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,111 @@
+"""Self-describing checkpoints: one `.safetensors` file, weights plus JSON metadata in its header.
+
+    >>> from model import ModelSpec, build_model, save_checkpoint, load_checkpoint
+    >>> spec = ModelSpec(encoder="mobilenet_v2")
+    >>> save_checkpoint("/tmp/m.safetensors", build_model(spec), spec, metrics={"val_iou": 0.5})
+    >>> ckpt = load_checkpoint("/tmp/m.safetensors")        # ckpt.model is ready for eval
+
+safetensors never unpickles, so a checkpoint from anywhere is safe to open. The metadata (spec, metrics,
+data, date, anything else) travels inside the same file, so weights can never lose their description.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from model.network import ModelSpec, Normalised, build_model
+
+
+class CheckpointError(ValueError):
+    """The file is missing, not a checkpoint, or does not match its own spec."""
+
+
+@dataclass
+class Checkpoint:
+    model: Normalised
+    spec: ModelSpec
+    metadata: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name") or (self.path.stem if self.path else "model"))
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: nn.Module,
+    spec: ModelSpec,
+    *,
+    half: bool = False,
+    **metadata: Any,
+) -> Path:
+    """Write weights + metadata atomically (temp file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    header = {"spec": spec.to_json(), "format": "tiktok-seg/1"}
+    header["date"] = metadata.pop("date", dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+    for key, value in metadata.items():
+        header[key] = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=header)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """The metadata of a checkpoint without loading its weights (JSON values decoded)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            raw = f.metadata() or {}
+    except FileNotFoundError:
+        raise CheckpointError(f"weights file not found: {path}") from None
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc})") from None
+    if "spec" not in raw:
+        raise CheckpointError(f"{path} has no model spec in its metadata; was it written by save_checkpoint?")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
+    """Rebuild the model from the spec stored in the file and load its weights (as float32, eval mode)."""
+    meta = read_metadata(path)
+    spec = ModelSpec.from_json(json.dumps(meta["spec"]))
+    model = build_model(spec)
+    state = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            t = f.get_tensor(key)
+            state[key] = t.float() if t.is_floating_point() else t
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{path} does not match its spec: {len(missing)} missing and {len(unexpected)} unexpected tensors"
+        )
+    model.to(device).eval()
+    return Checkpoint(model=model, spec=spec, metadata=meta, path=Path(path))
