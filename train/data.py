@@ -1,0 +1,329 @@
+"""Training data: every source yields the same (uint8 RGB image, uint8 mask) pair.
+
+    >>> from train.data import find_records, split_records
+    >>> recs = find_records("../shared/datasets/photos/ccp")        # images/ + masks/, flat or nested
+    >>> train, val = split_records(recs, val_fraction=0.1, seed=0)  # fixed, seeded, per set
+
+Masks hold class ids: 0 background, 1 person (or 1..N-1 for multi-class video sets) and IGNORE (255) for
+pixels the loss and metrics must skip (COCO crowd regions). Sources:
+- folder layout `<set>/images/<stem>.(jpg|png)` + `<set>/masks/<stem>.png` (0/255), or sets one level down;
+- COCO instances JSON (category `person`), via pycocotools;
+- video sets `video_XXXXX/image_N.png` + `video_XXXXX/mask.npy` (N, H, W) of class ids.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+IGNORE = 255
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+class DataError(ValueError):
+    """A data folder or annotation file that cannot be used, with the reason in words."""
+
+
+def read_rgb(path: str | Path) -> np.ndarray:
+    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if img is None:
+        raise DataError(f"cannot read image {path}")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+@dataclass(frozen=True)
+class FolderRecord:
+    image: str
+    mask: str
+    group: str  # the set (or nested sub-set) the pair belongs to, for per-set tables and splits
+
+    @property
+    def name(self) -> str:
+        return Path(self.image).stem
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        img = read_rgb(self.image)
+        m = cv2.imread(self.mask, cv2.IMREAD_GRAYSCALE)
+        if m is None:
+            raise DataError(f"cannot read mask {self.mask}")
+        if m.shape != img.shape[:2]:
+            m = cv2.resize(m, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return img, (m > 127).astype(np.uint8)
+
+
+@functools.lru_cache(maxsize=4)
+def _coco(ann_file: str):
+    from pycocotools.coco import COCO
+
+    return COCO(ann_file)
+
+
+@dataclass(frozen=True)
+class CocoRecord:
+    ann_file: str
+    image_dir: str
+    image_id: int
+    group: str = "coco"
+
+    @property
+    def name(self) -> str:
+        return str(self.image_id)
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        coco = _coco(self.ann_file)
+        info = coco.loadImgs(self.image_id)[0]
+        img = read_rgb(Path(self.image_dir) / info["file_name"])
+        h, w = img.shape[:2]
+        mask = np.zeros((h, w), np.uint8)
+        crowd = np.zeros((h, w), bool)
+        cat_ids = coco.getCatIds(catNms=["person"])
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=self.image_id, catIds=cat_ids, iscrowd=None)):
+            m = coco.annToMask(ann).astype(bool)
+            if m.shape != (h, w):
+                m = cv2.resize(m.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+            if ann.get("iscrowd", 0):
+                crowd |= m
+            else:
+                mask[m] = 1
+        # A crowd region is "people somewhere in here": neither a positive nor a negative label.
+        mask[crowd & (mask == 0)] = IGNORE
+        return img, mask
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    image: str
+    masks: str  # mask.npy of the whole sequence
+    index: int
+    group: str
+
+    @property
+    def name(self) -> str:
+        return f"{Path(self.image).parent.name}_{self.index}"
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        img = read_rgb(self.image)
+        m = np.asarray(np.load(self.masks, mmap_mode="r")[self.index]).astype(np.uint8)
+        if m.shape != img.shape[:2]:
+            m = cv2.resize(m, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return img, m
+
+
+Record = FolderRecord | CocoRecord | VideoRecord
+
+
+def _folder_pairs(root: Path, group: str) -> list[FolderRecord]:
+    masks = {p.stem: p for p in (root / "masks").iterdir() if p.suffix.lower() in IMAGE_EXTS}
+    out = []
+    for img in sorted((root / "images").iterdir()):
+        if img.suffix.lower() in IMAGE_EXTS and img.stem in masks:
+            out.append(FolderRecord(str(img), str(masks[img.stem]), group))
+    return out
+
+
+def _video_sets(root: Path, group: str) -> list[VideoRecord]:
+    out = []
+    for seq in sorted(p for p in root.iterdir() if p.is_dir() and (p / "mask.npy").is_file()):
+        n = np.load(seq / "mask.npy", mmap_mode="r").shape[0]
+        frames = sorted(seq.glob("image_*.png"), key=lambda p: int(p.stem.split("_")[-1]))
+        for f in frames:
+            idx = int(f.stem.split("_")[-1])
+            if idx < n:
+                out.append(VideoRecord(str(f), str(seq / "mask.npy"), idx, f"{group}/{seq.name}" if group else seq.name))
+    return out
+
+
+def find_records(root: str | Path) -> list[Record]:
+    """All labelled pairs under `root`: a set, a folder of sets one level down, or a video-set folder."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"data folder not found: {root}")
+    name = root.name
+    if (root / "images").is_dir() and (root / "masks").is_dir():
+        return _folder_pairs(root, name)
+    out: list[Record] = []
+    for sub in sorted(p for p in root.iterdir() if p.is_dir()):
+        if (sub / "images").is_dir() and (sub / "masks").is_dir():
+            out.extend(_folder_pairs(sub, f"{name}/{sub.name}"))
+    out.extend(_video_sets(root, name))
+    if not out:
+        raise DataError(f"no labelled data in {root}: expected images/ + masks/ (flat or one level down), "
+                        "or video_*/image_N.png + mask.npy")
+    return out
+
+
+def coco_records(ann_file: str | Path, image_dir: str | Path, *, only_with_people: bool = False) -> list[CocoRecord]:
+    coco = _coco(str(ann_file))
+    ids = sorted(coco.getImgIds())
+    if only_with_people:
+        person = set(coco.getImgIds(catIds=coco.getCatIds(catNms=["person"])))
+        ids = [i for i in ids if i in person]
+    return [CocoRecord(str(ann_file), str(image_dir), int(i)) for i in ids]
+
+
+def split_records(records: list[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:
+    """Fixed validation split: per group, names sorted then shuffled by `seed`; the first fraction is val.
+
+    Depends only on the names, the fraction and the seed, so train.evaluate can rebuild it anywhere.
+    """
+    groups: dict[str, list[Record]] = {}
+    for r in records:
+        groups.setdefault(r.group.split("/")[0], []).append(r)
+    train, val = [], []
+    for g in sorted(groups):
+        recs = sorted(groups[g], key=lambda r: r.name)
+        order = list(range(len(recs)))
+        random.Random(f"{seed}:{g}").shuffle(order)
+        n_val = int(round(len(recs) * val_fraction))
+        val_idx = set(order[:n_val])
+        for i, r in enumerate(recs):
+            (val if i in val_idx else train).append(r)
+    return train, val
+
+
+def write_split(path: Path, train: list[Record], val: list[Record]) -> None:
+    data = {"train": [_rec_json(r) for r in train], "val": [_rec_json(r) for r in val]}
+    path.write_text(json.dumps(data, indent=1))
+
+
+def _rec_json(r: Record) -> dict:
+    return {"type": type(r).__name__, **r.__dict__}
+
+
+def read_split(path: str | Path, part: str = "val") -> list[Record]:
+    kinds = {c.__name__: c for c in (FolderRecord, CocoRecord, VideoRecord)}
+    out = []
+    for d in json.loads(Path(path).read_text())[part]:
+        d = dict(d)
+        out.append(kinds[d.pop("type")](**d))
+    return out
+
+
+# ---------------------------------------------------------------- augmentation
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    size: tuple[int, int] = (256, 256)  # training crop (h, w)
+    infer_size: int = 320               # long side frames get at inference; crops are sampled at that scale
+    zoom: tuple[float, float] = (0.45, 2.2)  # log-uniform zoom around the inference scale
+    rotate: float = 12.0
+    paste_prob: float = 0.5             # person pasted onto a negative / person moved onto a new background
+    photometric: bool = True
+
+
+def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
+          zoom_range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """An aspect-preserving random crop at a random scale (zoom out shows small people with context,
+    zoom in the close TikTok framing), small rotation and flip, in one affine warp: no squashing ever."""
+    h, w = img.shape[:2]
+    oh, ow = cfg.size
+    lo, hi = zoom_range or cfg.zoom
+    s = cfg.infer_size / max(h, w) * float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    ang = float(rng.uniform(-cfg.rotate, cfg.rotate)) if rng.random() < 0.5 else 0.0
+    # The crop centre stays inside the image so a crop is never mostly padding.
+    cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+    m = cv2.getRotationMatrix2D((cx, cy), ang, s)
+    m[0, 2] += ow / 2 - cx
+    m[1, 2] += oh / 2 - cy
+    if rng.random() < 0.5:
+        m = np.array([[-1, 0, ow - 1], [0, 1, 0]], np.float64) @ np.vstack([m, [0, 0, 1]])
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
+    # Replicate padding matches what the Segmenter does beyond the frame edge.
+    out_img = cv2.warpAffine(img, m, (ow, oh), flags=interp, borderMode=cv2.BORDER_REPLICATE)
+    out_mask = cv2.warpAffine(mask, m, (ow, oh), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    return out_img, out_mask
+
+
+def photometric_transform() -> A.Compose:
+    return A.Compose([
+        A.RandomBrightnessContrast(0.3, 0.3, p=0.6),
+        A.RandomGamma((70, 150), p=0.3),
+        A.HueSaturationValue(10, 25, 15, p=0.4),
+        A.OneOf([A.GaussianBlur(blur_limit=(3, 7)), A.MotionBlur(blur_limit=(3, 11))], p=0.35),
+        A.GaussNoise(std_range=(0.01, 0.05), p=0.2),
+        A.ImageCompression(quality_range=(40, 95), p=0.3),
+        A.ToGray(p=0.05),
+    ])
+
+
+class TrainSet(Dataset):
+    """Augmented fixed-size crops. Randomness comes from (seed, epoch, index) alone, so a sample is the same
+    whatever the worker count or process, and a resumed run sees exactly the data it would have seen."""
+
+    def __init__(self, records: list[Record], cfg: AugmentConfig, *, negatives: list[Record] = (),
+                 seed: int = 0, binary: bool = True) -> None:
+        self.records = list(records) + list(negatives)
+        self.positives = list(records)
+        self.n_pos = len(records)
+        self.negatives = list(negatives)
+        self.cfg = cfg
+        self.seed = seed
+        self.epoch = 0
+        self.binary = binary
+        self.photo = photometric_transform() if cfg.photometric else None
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def _paste(self, bg: np.ndarray, bg_mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Copy-paste: a masked person from another photo, at a random size and place, over this crop."""
+        src = self.positives[int(rng.integers(len(self.positives)))]
+        img, mask = src.load()
+        fg, fm = _warp(img, mask, self.cfg, rng, zoom_range=(0.35, 1.3))
+        person = (fm == 1).astype(np.float32)
+        # A slightly soft edge so the network cannot learn to find people by their hard paste seam.
+        alpha = cv2.GaussianBlur(person, (3, 3), 0)[..., None]
+        out = (fg * alpha + bg * (1 - alpha)).astype(np.uint8)
+        out_mask = bg_mask.copy()
+        out_mask[person > 0] = 1
+        return out, out_mask
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        img, mask = self.records[i].load()
+        img, mask = _warp(img, mask, self.cfg, rng)
+        if self.binary and self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
+            if i >= self.n_pos:
+                img, mask = self._paste(img, mask, rng)
+            elif self.negatives:
+                # The person moves to a new background: breaks the photo sets' background/person shortcuts.
+                bg = self.negatives[int(rng.integers(len(self.negatives)))]
+                bimg, bmask = bg.load()
+                bimg, bmask = _warp(bimg, bmask, self.cfg, rng, zoom_range=(0.8, 1.6))
+                person = (mask == 1).astype(np.float32)
+                alpha = cv2.GaussianBlur(person, (3, 3), 0)[..., None]
+                img = (img * alpha + bimg * (1 - alpha)).astype(np.uint8)
+                mask = np.where(mask == 1, 1, bmask).astype(np.uint8)
+        if self.photo is not None:
+            self.photo.set_random_seed(int(rng.integers(2**31)))
+            img = self.photo(image=img)["image"]
+        return {"image": torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1),
+                "mask": torch.from_numpy(np.ascontiguousarray(mask)).long()}
+
+
+class FrameSet(Dataset):
+    """Full frames as they are, for evaluation the way the Segmenter infers."""
+
+    def __init__(self, records: list[Record]) -> None:
+        self.records = list(records)
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray, str, str]:
+        img, mask = self.records[i].load()
+        r = self.records[i]
+        return img, mask, r.group, r.name

@@ -1,0 +1,498 @@
+"""The training loop: one `train(config)` entry point, metrics per epoch, last/best checkpoints, exact resume.
+
+    >>> from train.loop import TrainConfig, train
+    >>> summary = train(TrainConfig(train=("data/set",), out="runs/demo", epochs=2, encoder="mobilenet_v2"))
+
+A run folder holds: `config.json`, `split.json` (the exact validation records), `metrics.csv`,
+`results.txt`, `curves.png`, `last.safetensors` / `best.safetensors` (model + metadata, what the app
+loads) and `state.pt` (optimiser, scheduler, RNG and position inside the epoch, what `--resume` reads).
+Every file is written to a temp name and renamed, so a kill at any moment leaves the previous good copy.
+Data order and augmentation depend only on (seed, epoch, index), so resuming from the end of an epoch gives
+the same numbers as never stopping; a mid-epoch resume (after a crash) continues at the next batch.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model import ModelSpec, Segmenter, build_model, save_checkpoint
+from train.data import (
+    IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, split_records, write_split,
+)
+from train.metrics import Confusion, multiclass_iou
+
+STATE_FILE = "state.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    train: tuple[str, ...] = ()
+    out: str = "runs/train"
+    val: tuple[str, ...] = ()           # empty: hold out `val_fraction` of `train`, seeded by `split_seed`
+    test: tuple[str, ...] = ()          # reported every epoch, never used to choose weights
+    negatives: tuple[str, ...] = ()     # frames without people: trained on, never held out
+    coco_ann: str | None = None
+    coco_images: str | None = None
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    epochs: int = 10
+    lr: float = 1e-3
+    batch: int = 8
+    optimizer: str = "adamw"
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"
+    warmup_steps: int = 50
+    loss: str = "bce+dice"
+    encoder: str = "timm-tf_efficientnet_lite0"
+    decoder_channels: tuple[int, ...] = (128, 64, 32, 16, 8)
+    arch: str = "Unet"
+    classes: int = 1
+    infer_size: int = 320
+    size: tuple[int, int] = (256, 256)
+    zoom: tuple[float, float] = (0.45, 2.2)
+    paste_prob: float = 0.5
+    photometric: bool = True
+    imagenet: bool = True
+    seed: int = 0
+    workers: int = 0
+    threads: int = 0                    # 0: torch's default
+    steps_per_epoch: int = 0            # 0: one pass over the training set
+    patience: int = 0                   # early stopping after this many epochs without a better val score
+    ckpt_minutes: float = 10.0
+    amp: bool = True                    # bf16 autocast, GPU only
+    resume: str | None = None
+    name: str = ""
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {sorted(LOSSES)}")
+        if self.scheduler not in ("cosine", "plateau", "none"):
+            raise ValueError("scheduler must be cosine, plateau or none")
+        if self.optimizer not in ("adam", "adamw"):
+            raise ValueError("optimizer must be adam or adamw")
+        if not self.train and not self.coco_ann:
+            raise ValueError("nothing to train on: give --train DIR (or --coco-ann with --coco-images)")
+        if self.epochs < 1 or self.batch < 1:
+            raise ValueError("epochs and batch must be at least 1")
+
+    def spec(self) -> ModelSpec:
+        return ModelSpec(arch=self.arch, encoder=self.encoder, decoder_channels=self.decoder_channels,
+                         classes=self.classes, infer_size=self.infer_size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------- losses
+
+
+def _valid_binary(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    valid = (target != IGNORE).float()
+    return logits[:, 0], (target == 1).float(), valid
+
+
+def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    x, t, v = _valid_binary(logits, target)
+    loss = F.binary_cross_entropy_with_logits(x.float(), t, reduction="none")
+    return (loss * v).sum() / v.sum().clamp_min(1)
+
+
+def _soft_overlap(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    x, t, v = _valid_binary(logits, target)
+    p = torch.sigmoid(x.float()) * v
+    t = t * v
+    # Pooled over the whole batch: a per-image dice is undefined on frames without people (negatives).
+    return (p * t).sum(), p.sum() + t.sum()
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    inter, total = _soft_overlap(logits, target)
+    return 1 - (2 * inter + 1) / (total + 1)
+
+
+def jaccard_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    inter, total = _soft_overlap(logits, target)
+    return 1 - (inter + 1) / (total - inter + 1)
+
+
+def _multiclass(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.Tensor:
+    ce = F.cross_entropy(logits.float(), target, ignore_index=IGNORE)
+    if kind == "bce":
+        return ce
+    valid = (target != IGNORE)
+    prob = logits.float().softmax(1) * valid[:, None]
+    onehot = F.one_hot(target.clamp(max=logits.shape[1] - 1), logits.shape[1]).permute(0, 3, 1, 2).float()
+    onehot = onehot * valid[:, None]
+    inter = (prob * onehot).sum((0, 2, 3))
+    total = prob.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+    if kind == "jaccard":
+        overlap = 1 - ((inter + 1) / (total - inter + 1)).mean()
+    else:
+        overlap = 1 - ((2 * inter + 1) / (total + 1)).mean()
+    return overlap if kind in ("dice", "jaccard") else ce + overlap
+
+
+LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "bce": bce_loss,
+    "dice": dice_loss,
+    "jaccard": jaccard_loss,
+    "bce+dice": lambda x, t: bce_loss(x, t) + dice_loss(x, t),
+}
+
+
+def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if logits.shape[1] > 1:
+        return _multiclass(logits, target, kind)
+    return LOSSES[kind](logits, target)
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = "bce+dice",
+                    progress: bool = False) -> dict[str, dict[str, float]]:
+    """Metrics on full frames, exactly as the app infers (Segmenter: long side resize, pad, threshold 0.5).
+
+    Returns {"<group>": metrics, ..., "overall": metrics}; the loss is measured at inference resolution.
+    """
+    per_group: dict[str, Confusion] = {}
+    losses: dict[str, list[float]] = {}
+    mc: dict[str, list[dict[str, float]]] = {}
+    classes = segmenter.spec.classes
+    for img, mask, group, _ in tqdm(FrameSet(records), disable=not progress, desc="eval", leave=False):
+        out, shapes = segmenter.logits([img])
+        h, w = shapes[0]
+        logits = out[:, :, :h, :w].float()
+        small = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
+        losses.setdefault(group, []).append(float(compute_loss(loss, logits, torch.from_numpy(small).long()[None])))
+        if classes == 1:
+            prob = torch.sigmoid(logits[0, 0]).numpy()
+            prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            pred = torch.from_numpy(prob > 0.5)
+            target = torch.from_numpy(mask.astype(np.int64))
+        else:
+            lab = logits[0].argmax(0).to(torch.uint8).numpy()
+            lab = cv2.resize(lab, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+            mc.setdefault(group, []).append(multiclass_iou(torch.from_numpy(lab), torch.from_numpy(mask), classes))
+            pred = torch.from_numpy(lab > 0)
+            target = torch.from_numpy(np.where(mask == IGNORE, IGNORE, mask > 0).astype(np.int64))
+        per_group.setdefault(group, Confusion()).update(pred, target)
+    results: dict[str, dict[str, float]] = {}
+    overall = Confusion()
+    for g in sorted(per_group):
+        results[g] = {"loss": float(np.mean(losses[g])), **per_group[g].summary()}
+        if g in mc:
+            results[g]["miou_fg"] = float(np.mean([m["miou_fg"] for m in mc[g]]))
+        overall.merge(per_group[g])
+    all_losses = [v for g in losses for v in losses[g]]
+    results["overall"] = {"loss": float(np.mean(all_losses)) if all_losses else float("nan"), **overall.summary()}
+    if mc:
+        results["overall"]["miou_fg"] = float(np.mean([m["miou_fg"] for g in mc for m in mc[g]]))
+    return results
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _atomic_torch_save(obj: Any, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _lr_lambda(cfg: TrainConfig, total_steps: int) -> Callable[[int], float]:
+    def f(step: int) -> float:
+        if cfg.scheduler != "cosine":
+            return 1.0
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps)
+        return 0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+    return f
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def load_records(cfg: TrainConfig) -> tuple[list[Record], list[Record], list[Record], list[Record]]:
+    """(train, val, test, negatives) records for a config; the val split is deterministic."""
+    recs: list[Record] = [r for d in cfg.train for r in find_records(d)]
+    if cfg.coco_ann:
+        if not cfg.coco_images:
+            raise ValueError("--coco-ann needs --coco-images (the folder of its images)")
+        recs += coco_records(cfg.coco_ann, cfg.coco_images)
+    if cfg.val:
+        train_recs, val_recs = recs, [r for d in cfg.val for r in find_records(d)]
+    else:
+        train_recs, val_recs = split_records(recs, cfg.val_fraction, cfg.split_seed)
+    test_recs = [r for d in cfg.test for r in find_records(d)]
+    neg = [r for d in cfg.negatives for r in find_records(d)]
+    return train_recs, val_recs, test_recs, neg
+
+
+def _plot(rows: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    ep = [r["epoch"] for r in rows]
+    for part in ("train", "val", "test"):
+        if f"{part}_loss" in rows[0]:
+            axes[0].plot(ep, [r[f"{part}_loss"] for r in rows], marker="o", label=part)
+            axes[1].plot(ep, [r[f"{part}_iou"] for r in rows], marker="o", label=part)
+    axes[0].set_title("loss")
+    axes[1].set_title("IoU (pooled)")
+    for ax in axes:
+        ax.set_xlabel("epoch")
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    fig.savefig(tmp, dpi=80)
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
+def _write_logs(out: Path, rows: list[dict[str, Any]]) -> None:
+    keys = list(rows[0].keys())
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    lines = [",".join(keys)] + [",".join(_fmt(r.get(k, "")) for k in keys) for r in rows]
+    _atomic_write(out / "metrics.csv", "\n".join(lines) + "\n")
+    text = []
+    for r in rows:
+        parts = [f"epoch {r['epoch']:3d}", f"lr {r['lr']:.2e}", f"{r['seconds']:.0f}s"]
+        for part in ("train", "val", "test"):
+            if f"{part}_loss" in r:
+                parts.append(f"{part}: loss {r[f'{part}_loss']:.4f} iou {r[f'{part}_iou']:.4f} "
+                             f"dice {r[f'{part}_dice']:.4f} f2 {r[f'{part}_f2']:.4f} "
+                             f"prec {r[f'{part}_precision']:.4f} rec {r[f'{part}_recall']:.4f} "
+                             f"acc {r[f'{part}_accuracy']:.4f}"
+                             + (f" mIoU/img {r[f'{part}_mean_iou']:.4f}" if f"{part}_mean_iou" in r else ""))
+        text.append(" | ".join(parts))
+    _atomic_write(out / "results.txt", "\n".join(text) + "\n")
+    _plot(rows, out / "curves.png")
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:.6f}" if isinstance(v, float) else str(v)
+
+
+# ---------------------------------------------------------------- training
+
+
+@dataclass
+class _Progress:
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    best: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    # Train accumulators of the current epoch, so a mid-epoch resume still reports the whole epoch.
+    loss_sum: float = 0.0
+    loss_n: int = 0
+    conf: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+
+def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train per `cfg`; returns {"best": val score, "best_epoch": n, "rows": per-epoch metrics, "out": dir}."""
+    rank, world = _dist_info()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed)
+    spec = cfg.spec()
+    model = build_model(spec)
+    if cfg.imagenet and not cfg.resume:
+        from train.imagenet import load_imagenet_encoder
+
+        report = load_imagenet_encoder(model, cfg.encoder)
+        if rank == 0:
+            print(f"ImageNet init: {report.loaded}/{report.total} encoder tensors from {report.source}", flush=True)
+    model.to(device)
+
+    train_recs, val_recs, test_recs, neg = load_records(cfg)
+    if rank == 0:
+        write_split(out / "split.json", train_recs, val_recs)
+        _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
+        print(f"data: {len(train_recs)} train + {len(neg)} negatives, {len(val_recs)} val, {len(test_recs)} test",
+              flush=True)
+    aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
+                        photometric=cfg.photometric)
+    trainset = TrainSet(train_recs, aug, negatives=neg, seed=cfg.seed, binary=cfg.classes == 1)
+    per_rank = len(trainset) // world
+    steps = cfg.steps_per_epoch or max(1, per_rank // cfg.batch)
+    total_steps = steps * cfg.epochs
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.optimizer == "adamw" else 0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, total_steps))
+    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
+               if cfg.scheduler == "plateau" else None)
+    prog = _Progress()
+
+    if cfg.resume:
+        path = Path(cfg.resume)
+        path = path / STATE_FILE if path.is_dir() else path
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        if plateau is not None and state.get("plateau"):
+            plateau.load_state_dict(state["plateau"])
+        torch.set_rng_state(state["rng"])
+        prog = _Progress(**state["progress"])
+        prog.conf = tuple(prog.conf)
+        if rank == 0:
+            print(f"resumed from {path}: epoch {prog.epoch}, step {prog.step_in_epoch}", flush=True)
+
+    net: nn.Module = model
+    if world > 1:
+        net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def save_state() -> None:
+        if rank != 0:
+            return
+        _atomic_torch_save({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": sched.state_dict(),
+            "plateau": plateau.state_dict() if plateau is not None else {},
+            "rng": torch.get_rng_state(), "progress": dataclasses.asdict(prog), "config": json.dumps(cfg.to_dict()),
+        }, out / STATE_FILE)
+
+    def save_weights(name: str, metrics: dict[str, Any]) -> None:
+        if rank != 0:
+            return
+        save_checkpoint(out / f"{name}.safetensors", model, spec, name=cfg.name or out.name,
+                        metrics=metrics, epoch=prog.epoch, data=_data_desc(cfg), command=cfg.command,
+                        config=cfg.to_dict())
+
+    use_amp = cfg.amp and device.type == "cuda"
+    last_save = time.monotonic()
+    result_rows = prog.rows
+    for epoch in range(prog.epoch, cfg.epochs):
+        if prog.step_in_epoch == 0:
+            prog.loss_sum, prog.loss_n, prog.conf = 0.0, 0, (0, 0, 0, 0)
+        t0 = time.time()
+        trainset.set_epoch(epoch)
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        order = torch.randperm(len(trainset), generator=g)
+        need = steps * cfg.batch * world
+        if need > len(order):  # --steps-per-epoch beyond one pass: repeat the permutation
+            order = order.repeat(math.ceil(need / len(order)))
+        order = order[:need][rank::world][prog.step_in_epoch * cfg.batch:].tolist()
+        loader = DataLoader(trainset, batch_size=cfg.batch, sampler=order, num_workers=cfg.workers,
+                            drop_last=True, persistent_workers=False,
+                            generator=torch.Generator().manual_seed(cfg.seed + epoch))
+        net.train()
+        conf = Confusion(*prog.conf)
+        bar = tqdm(loader, total=steps - prog.step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=rank != 0, mininterval=1.0 if sys.stderr.isatty() else 60.0)
+        for batch in bar:
+            x = batch["image"].to(device, non_blocking=True).float().div_(255)
+            y = batch["mask"].to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                logits = net(x)
+            loss = compute_loss(cfg.loss, logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            sched.step()
+            prog.step_in_epoch += 1
+            prog.global_step += 1
+            prog.loss_sum += float(loss.detach())
+            prog.loss_n += 1
+            with torch.no_grad():
+                pred = (logits[:, 0] > 0) if logits.shape[1] == 1 else (logits.argmax(1) > 0)
+                tgt = y if logits.shape[1] == 1 else torch.where(y == IGNORE, y, (y > 0).long())
+                conf.update(pred.cpu(), tgt.cpu(), per_image=False)
+            prog.conf = (conf.tp, conf.fp, conf.fn, conf.tn)
+            bar.set_postfix(loss=f"{prog.loss_sum / prog.loss_n:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+            if cfg.ckpt_minutes and time.monotonic() - last_save > cfg.ckpt_minutes * 60:
+                save_state()
+                last_save = time.monotonic()
+        bar.close()
+
+        row: dict[str, Any] = {"epoch": epoch + 1, "step": prog.global_step, "lr": float(optimizer.param_groups[0]["lr"])}
+        row.update({"train_loss": prog.loss_sum / max(1, prog.loss_n)})
+        row.update({f"train_{k}": v for k, v in conf.summary().items() if k != "images"})
+        seg = Segmenter(model, spec, device=device)
+        for part, recs in (("val", val_recs), ("test", test_recs)):
+            if recs:
+                res = evaluate_frames(seg, recs, loss=cfg.loss)
+                row.update({f"{part}_{k}": v for k, v in res["overall"].items() if k != "images"})
+                if part == "test":
+                    for grp, m in res.items():
+                        if grp != "overall":
+                            row[f"test[{grp}]_mean_iou"] = m["mean_iou"]
+        model.train()
+        row["seconds"] = time.time() - t0
+        score = row.get("val_mean_iou", row.get("val_iou", -row["train_loss"]))
+        prog.epoch = epoch + 1
+        prog.step_in_epoch = 0
+        improved = score > prog.best
+        if improved:
+            prog.best, prog.best_epoch, prog.bad_epochs = float(score), epoch + 1, 0
+        else:
+            prog.bad_epochs += 1
+        if plateau is not None:
+            plateau.step(score)
+        result_rows.append(row)
+        prog.rows = result_rows
+        if rank == 0:
+            metrics = {k: v for k, v in row.items() if k.startswith(("val_", "test", "train_"))}
+            save_weights("last", metrics)
+            if improved:
+                save_weights("best", metrics)
+            _write_logs(out, result_rows)
+            print(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if not k.startswith("train_") or k == "train_loss"),
+                  flush=True)
+        save_state()
+        last_save = time.monotonic()
+        if on_epoch:
+            on_epoch(row)
+        if cfg.patience and prog.bad_epochs >= cfg.patience:
+            if rank == 0:
+                print(f"early stop: no better val score for {cfg.patience} epochs", flush=True)
+            break
+    return {"best": prog.best, "best_epoch": prog.best_epoch, "rows": result_rows, "out": str(out)}
+
+
+def _data_desc(cfg: TrainConfig) -> dict[str, Any]:
+    return {"train": list(cfg.train), "val": list(cfg.val) or f"{cfg.val_fraction:g} of train, split seed {cfg.split_seed}",
+            "negatives": list(cfg.negatives), "test": list(cfg.test), "coco": cfg.coco_ann}
