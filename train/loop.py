@@ -442,7 +442,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
                 tgt = y if logits.shape[1] == 1 else torch.where(y == IGNORE, y, (y > 0).long())
                 conf.update(pred.cpu(), tgt.cpu(), per_image=False)
             prog.conf = (conf.tp, conf.fp, conf.fn, conf.tn)
-            bar.set_postfix(loss=f"{prog.loss_sum / prog.loss_n:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+            bar.set_postfix(loss=f"{prog.loss_sum / prog.loss_n:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}", refresh=False)
             if cfg.ckpt_minutes and time.monotonic() - last_save > cfg.ckpt_minutes * 60:
                 save_state()
                 last_save = time.monotonic()

@@ -1,0 +1,89 @@
+"""Score weights on labelled folders, the way the app infers (full frames through the Segmenter, threshold 0.5).
+
+    python -m train.evaluate --weights weights/default.safetensors --data ../shared/datasets/video-gt/davis
+    python -m train.evaluate --weights weights/default.safetensors --val-split \\
+        --data ../shared/datasets/photos/ccp ../shared/datasets/photos/vikram --json val.json
+
+`--val-split` scores only the seeded validation part of the given training folders (the same records
+`python -m train` held out with the same --val-fraction/--split-seed); `--split run/split.json` reads the
+exact list a run wrote. The table has one row per set (per sub-folder for nested sets) and one overall:
+mean of per-image IoU (`mIoU/img`) and IoU over all pixels pooled (`IoU`), plus Dice, F2, precision,
+recall and pixel accuracy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model import Segmenter
+from model.checkpoint import CheckpointError
+from train.data import DataError, Record, find_records, read_split, split_records
+from train.loop import evaluate_frames
+
+COLUMNS = [("images", "n", "{:d}"), ("mean_iou", "mIoU/img", "{:.4f}"), ("iou", "IoU", "{:.4f}"),
+           ("dice", "Dice", "{:.4f}"), ("f2", "F2", "{:.4f}"), ("precision", "Prec", "{:.4f}"),
+           ("recall", "Rec", "{:.4f}"), ("accuracy", "Acc", "{:.4f}")]
+
+
+def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, records: list[Record] | None = None,
+             val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
+             infer_size: int | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
+    """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records)."""
+    if records is None:
+        records = [r for d in (data or []) for r in find_records(d)]
+        if val_split:
+            records = split_records(records, val_fraction, split_seed)[1]
+    if not records:
+        raise DataError("nothing to evaluate: no labelled images found")
+    seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
+                                    infer_size=infer_size)
+    return evaluate_frames(seg, records, progress=progress)
+
+
+def format_table(results: dict[str, dict[str, Any]]) -> str:
+    head = f"{'set':<28}" + "".join(f"{title:>10}" for _, title, _ in COLUMNS)
+    lines = [head, "-" * len(head)]
+    for group, m in results.items():
+        cells = []
+        for key, _, fmt in COLUMNS:
+            v = m.get(key)
+            cells.append(f"{fmt.format(int(v) if key == 'images' else v):>10}" if v is not None else f"{'':>10}")
+        lines.append(f"{group:<28}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--weights", required=True)
+    p.add_argument("--data", nargs="+", default=[], metavar="DIR")
+    p.add_argument("--split", metavar="SPLIT_JSON", help="evaluate the val records listed in a run's split.json")
+    p.add_argument("--val-split", action="store_true", help="only the seeded validation part of --data")
+    p.add_argument("--val-fraction", type=float, default=0.1)
+    p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--infer-size", type=int, default=None, help="override the long side stored in the weights")
+    p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
+    a = p.parse_args(argv)
+    if not a.data and not a.split:
+        p.error("give --data DIR [DIR ...] or --split run/split.json")
+    try:
+        records = read_split(a.split) if a.split else None
+        results = evaluate(a.weights, a.data, records=records, val_split=a.val_split, val_fraction=a.val_fraction,
+                           split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty())
+    except (DataError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(format_table(results))
+    if a.json:
+        Path(a.json).write_text(json.dumps(results, indent=1, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
