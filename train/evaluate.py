@@ -35,14 +35,15 @@ def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, recor
              val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
              infer_size: int | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
     """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records)."""
+    # Weights first: a wrong path should fail before minutes of data scanning.
+    seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
+                                    infer_size=infer_size)
     if records is None:
         records = [r for d in (data or []) for r in find_records(d)]
         if val_split:
             records = split_records(records, val_fraction, split_seed)[1]
     if not records:
         raise DataError("nothing to evaluate: no labelled images found")
-    seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
-                                    infer_size=infer_size)
     return evaluate_frames(seg, records, progress=progress)
 
 

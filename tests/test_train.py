@@ -1,0 +1,233 @@
+"""python -m train / train.evaluate / train.label on tiny data the tests write themselves (CPU, seconds)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from torchmetrics.classification import BinaryJaccardIndex
+
+from model import Segmenter, load_checkpoint
+from model.checkpoint import read_metadata
+from tests.train_helpers import write_coco, write_folder_set, write_video_sets
+from train import evaluate as evaluate_mod
+from train import label as label_mod
+from train.__main__ import config_from_args, main as train_main
+from train.data import (
+    IGNORE, AugmentConfig, FolderRecord, TrainSet, coco_records, find_records, read_split, split_records,
+)
+from train.loop import TrainConfig, train
+
+TINY = dict(encoder="mobilenet_v2", decoder_channels=(16, 8, 8, 8, 8), infer_size=64, size=(64, 64),
+            batch=4, imagenet=False, workers=0, lr=3e-3, warmup_steps=2, ckpt_minutes=0)
+
+
+class Interrupt(Exception):
+    pass
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("tiny")
+    write_folder_set(root / "set", 24, seed=1)
+    write_folder_set(root / "neg", 4, seed=2, empty=True, prefix="neg")
+    write_folder_set(root / "nested" / "a", 3, seed=3, size=(48, 80))
+    write_folder_set(root / "nested" / "b", 3, seed=4, size=(80, 48))
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(data, tmp_path_factory) -> dict:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("run") / "full"
+    cfg = TrainConfig(train=(str(data / "set"),), negatives=(str(data / "neg"),), test=(str(data / "nested"),),
+                      out=str(out), epochs=2, val_fraction=0.25, steps_per_epoch=12, **TINY)
+    return {"cfg": cfg, "summary": train(cfg), "out": out}
+
+
+def _comparable(rows):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def test_run_writes_logs_checkpoints_and_learns(run):
+    out, rows = run["out"], run["summary"]["rows"]
+    assert len(rows) == 2
+    csv_lines = (out / "metrics.csv").read_text().splitlines()
+    assert len(csv_lines) == 3 and "val_iou" in csv_lines[0] and "test_mean_iou" in csv_lines[0]
+    for part in ("train", "val", "test"):
+        for m in ("loss", "iou", "dice", "f2", "precision", "recall", "accuracy"):
+            assert f"{part}_{m}" in rows[-1]
+    assert len((out / "results.txt").read_text().splitlines()) == 2
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # The blob task is easy: two short epochs already beat chance by far.
+    assert rows[-1]["val_iou"] > 0.5, rows[-1]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    meta = read_metadata(out / "best.safetensors")
+    assert meta["metrics"]["val_mean_iou"] == pytest.approx(run["summary"]["best"])
+    assert meta["spec"]["encoder"] == "mobilenet_v2"
+    val = read_split(out / "split.json")
+    assert len(val) == 6 and not {r.image for r in val} & {r.image for r in read_split(out / "split.json", "train")}
+
+
+def test_resume_continues_exactly(run, tmp_path):
+    cfg = TrainConfig(**{**run["cfg"].__dict__, "out": str(tmp_path / "r")})
+
+    def stop(row):
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train(cfg, on_epoch=stop)
+    assert (tmp_path / "r" / "state.pt").is_file()
+    resumed = train(TrainConfig(**{**cfg.__dict__, "resume": str(tmp_path / "r")}))
+    assert _comparable(resumed["rows"]) == _comparable(run["summary"]["rows"])
+    a = load_checkpoint(run["out"] / "last.safetensors").model.state_dict()
+    b = load_checkpoint(tmp_path / "r" / "last.safetensors").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_cli_flags_and_original_aliases(data, tmp_path):
+    cfg = config_from_args(["--root_dir_train", "A", "B", "--root_dir_val", "V", "--root_dir_test", "T",
+                            "--save_model_path", "OUT", "--epochs", "3", "--lr", "0.01", "--batch", "2",
+                            "--size", "96x64", "--loss", "dice", "--encoder", "mobilenet_v2", "--seed", "5",
+                            "--workers", "1", "--resume", "S"])
+    assert (cfg.train, cfg.val, cfg.test, cfg.out) == (("A", "B"), ("V",), ("T",), "OUT")
+    assert (cfg.epochs, cfg.lr, cfg.batch, cfg.size, cfg.loss, cfg.seed, cfg.workers, cfg.resume) == \
+        (3, 0.01, 2, (96, 64), "dice", 5, 1, "S")
+    with pytest.raises(SystemExit):
+        config_from_args(["--train", "A", "--size", "100x64"])
+    out = tmp_path / "cli"
+    rc = train_main(["--root_dir_train", str(data / "set"), "--root_dir_val", str(data / "nested"),
+                     "--save_model_path", str(out), "--epochs", "1", "--batch", "4", "--lr", "0.003",
+                     "--encoder", "mobilenet_v2", "--decoder-channels", "16,8,8,8,8", "--infer-size", "64",
+                     "--size", "64x64", "--no-imagenet", "--steps-per-epoch", "2", "--loss", "jaccard"])
+    assert rc == 0
+    meta = read_metadata(out / "best.safetensors")
+    assert meta["command"].startswith("python -m train --root_dir_train")
+    assert len(read_split(out / "split.json")) == 6  # --val given: the nested sets, nothing held out of train
+
+
+def test_folder_layouts_and_seeded_split(data):
+    flat = find_records(data / "set")
+    assert len(flat) == 24 and all(r.group == "set" for r in flat)
+    nested = find_records(data / "nested")
+    assert sorted({r.group for r in nested}) == ["nested/a", "nested/b"]
+    img, mask = nested[0].load()
+    assert img.shape == (48, 80, 3) and set(np.unique(mask)) <= {0, 1}
+    tr1, va1 = split_records(flat, 0.25, seed=0)
+    tr2, va2 = split_records(list(reversed(flat)), 0.25, seed=0)
+    assert [r.name for r in va1] == [r.name for r in va2] and len(va1) == 6
+    assert not {r.name for r in va1} & {r.name for r in tr1}
+    assert [r.name for r in split_records(flat, 0.25, seed=1)[1]] != [r.name for r in va1]
+
+
+def test_augmented_samples_are_deterministic_and_aligned(data):
+    recs = find_records(data / "set")
+    ds = TrainSet(recs, AugmentConfig(size=(64, 96), infer_size=64), negatives=find_records(data / "neg"), seed=3)
+    a, b = ds[5], ds[5]
+    assert torch.equal(a["image"], b["image"]) and torch.equal(a["mask"], b["mask"])
+    assert a["image"].shape == (3, 64, 96) and a["mask"].shape == (64, 96)
+    ds.set_epoch(1)
+    assert not torch.equal(ds[5]["image"], a["image"])
+    # Without photometric noise the blob colour must sit exactly under the mask: geometry is shared.
+    plain = TrainSet(recs, AugmentConfig(size=(64, 64), infer_size=64, photometric=False, paste_prob=0.0), seed=0)
+    for i in range(6):
+        s = plain[i]
+        bright = s["image"].float().mean(0) > 130
+        person = s["mask"] == 1
+        if person.sum() > 50:  # small blobs are mostly edge, where interpolation blends colours
+            assert (bright & person).sum() / (bright | person).sum() > 0.85
+
+
+def test_coco_person_masks_with_crowd_ignored(tmp_path):
+    ann, images, _ = write_coco(tmp_path)
+    recs = coco_records(ann, images)
+    assert len(recs) == 1
+    img, mask = recs[0].load()
+    assert img.shape == (40, 60, 3)
+    assert mask[15, 10] == 1          # inside the person polygon
+    assert mask[30, 47] == IGNORE     # crowd region: neither positive nor negative
+    assert mask[10, 30] == 0          # the dog is not a person
+    assert mask[0, 0] == 0
+    # Training accepts COCO and skips ignored pixels.
+    summary = train(TrainConfig(coco_ann=str(ann), coco_images=str(images), val_fraction=0.0,
+                                out=str(tmp_path / "run"), epochs=1, steps_per_epoch=1,
+                                **{**TINY, "batch": 1}))
+    assert np.isfinite(summary["rows"][0]["train_loss"])
+
+
+def test_video_mask_npy_multiclass(tmp_path):
+    write_video_sets(tmp_path / "vids", sequences=2, frames=4, classes=3)
+    recs = find_records(tmp_path / "vids")
+    assert len(recs) == 8 and {r.group for r in recs} == {"vids/video_00000", "vids/video_00001"}
+    img, mask = recs[1].load()
+    assert img.shape == (64, 64, 3) and set(np.unique(mask)) == {0, 1, 2}
+    summary = train(TrainConfig(train=(str(tmp_path / "vids"),), val=(str(tmp_path / "vids"),), classes=3,
+                                out=str(tmp_path / "run"), epochs=1, steps_per_epoch=2, **TINY))
+    row = summary["rows"][0]
+    assert 0.0 <= row["val_miou_fg"] <= 1.0 and np.isfinite(row["train_loss"])
+    assert load_checkpoint(tmp_path / "run" / "best.safetensors").spec.classes == 3
+
+
+def test_evaluate_matches_segmenter_and_reports_sets(run, data, tmp_path, capsys):
+    weights = run["out"] / "best.safetensors"
+    out_json = tmp_path / "m.json"
+    assert evaluate_mod.main(["--weights", str(weights), "--data", str(data / "nested"), "--json", str(out_json)]) == 0
+    table = capsys.readouterr().out
+    assert "nested/a" in table and "nested/b" in table and "overall" in table and "mIoU/img" in table
+    res = json.loads(out_json.read_text())
+    seg = Segmenter.from_checkpoint(weights, device="cpu")
+    preds, targets, per_image = [], [], []
+    for r in find_records(data / "nested"):
+        img, mask = r.load()
+        p = torch.from_numpy(seg.predict([img])[0] > 0.5).long().flatten()
+        t = torch.from_numpy(mask).long().flatten()
+        preds.append(p)
+        targets.append(t)
+        per_image.append(float(BinaryJaccardIndex()(p, t)))
+    pooled = float(BinaryJaccardIndex()(torch.cat(preds), torch.cat(targets)))
+    assert res["overall"]["iou"] == pytest.approx(pooled, abs=1e-6)
+    assert res["overall"]["mean_iou"] == pytest.approx(np.mean(per_image), abs=1e-6)
+    assert res["overall"]["images"] == 6
+    # --split reads a run's held-out list; --val-split rebuilds the same list from the folders.
+    by_file = evaluate_mod.evaluate(weights, records=read_split(run["out"] / "split.json"))
+    rebuilt = evaluate_mod.evaluate(weights, [data / "set"], val_split=True, val_fraction=0.25)
+    assert by_file["overall"] == rebuilt["overall"]
+    assert by_file["overall"]["mean_iou"] == pytest.approx(run["summary"]["rows"][-1]["val_mean_iou"], abs=1e-9)
+
+
+def test_label_video_and_folder(run, tmp_path):
+    weights = run["out"] / "best.safetensors"
+    video = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", "6",
+                    "-pix_fmt", "yuv420p", str(video)], check=True)
+    out = tmp_path / "lab"
+    assert label_mod.main(["--weights", str(weights), "--input", str(video), "--out", str(out), "--every", "2"]) == 0
+    images = sorted((out / "images").glob("*.png"))
+    masks = sorted((out / "masks").glob("*.png"))
+    assert [p.name for p in images] == [p.name for p in masks] == [f"clip_{i:05d}.png" for i in (0, 2, 4)]
+    seg = Segmenter.from_checkpoint(weights, device="cpu")
+    for ip, mp in zip(images, masks):
+        img = cv2.cvtColor(cv2.imread(str(ip)), cv2.COLOR_BGR2RGB)
+        m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
+        assert img.shape == (64, 96, 3) and set(np.unique(m)) <= {0, 255}
+        assert np.array_equal(m, np.where(seg.predict([img])[0] > 0.5, 255, 0))
+    # A labelled folder is a training/evaluation set; scored against its own labels it is perfect.
+    folder_out = tmp_path / "lab2"
+    n = label_mod.label(weights, out / "images", folder_out)
+    assert n == 3
+    res = evaluate_mod.evaluate(weights, [folder_out])
+    assert res["overall"]["iou"] == 1.0 and res["overall"]["images"] == 3
+    assert label_mod.main(["--weights", str(weights), "--input", str(tmp_path / "nope.txt"), "--out", str(out)]) == 1
+
+
+def test_bad_inputs_are_clear_errors(tmp_path, capsys):
+    assert evaluate_mod.main(["--weights", str(tmp_path / "missing.safetensors"), "--data", str(tmp_path)]) == 1
+    assert "not found" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="nothing to train on"):
+        TrainConfig(out=str(tmp_path))
+    assert isinstance(FolderRecord("a", "b", "g").name, str)
