@@ -231,3 +231,27 @@ def test_bad_inputs_are_clear_errors(tmp_path, capsys):
     with pytest.raises(ValueError, match="nothing to train on"):
         TrainConfig(out=str(tmp_path))
     assert isinstance(FolderRecord("a", "b", "g").name, str)
+
+
+def test_ship_writes_fp16_weights_and_reproducible_metrics(run, data, tmp_path):
+    from train.ship import ship
+
+    video = tmp_path / "clip.mp4"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=96x64:rate=10", "-frames:v", "5",
+                    "-pix_fmt", "yuv420p", str(video)], check=True)
+    out = tmp_path / "weights" / "default.safetensors"
+    out.parent.mkdir()
+    m = ship(run["out"], out, [data / "nested"], video)
+    meta = read_metadata(out)
+    assert meta["metrics"]["val_mean_iou"] == m["headline"]["val_mean_iou"]
+    assert meta["name"] and meta["command"] is not None and meta["data"]["train"] == [str(data / "set")]
+    saved = json.loads((out.parent / "metrics.json").read_text())
+    assert saved["cpu_speed"]["frames"] == 5 and saved["cpu_speed"]["seconds_per_frame_median"] > 0
+    assert set(saved["headline"]) >= {"val_mean_iou", "val_iou", "nested/nested/a_mean_iou"}
+    from safetensors import safe_open
+
+    with safe_open(str(out), framework="pt") as f:
+        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64) for k in f.keys())
+    # What the card claims is what evaluating the shipped file gives.
+    again = evaluate_mod.evaluate(out, [data / "set"], val_split=True, val_fraction=0.25)
+    assert again["overall"]["mean_iou"] == pytest.approx(saved["headline"]["val_mean_iou"], abs=1e-9)

@@ -1,0 +1,48 @@
+"""Data tests: the shipped weights score what weights/MODEL_CARD.md (via weights/metrics.json) says they do.
+
+Uses ../shared/datasets (the `datasets` fixture fails loudly when it is missing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from model.checkpoint import read_metadata
+from train.data import find_records, split_records
+from train.evaluate import evaluate
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+@pytest.fixture(scope="module")
+def card() -> dict:
+    return json.loads((WEIGHTS / "metrics.json").read_text())
+
+
+def test_val_split_iou_matches_the_card(datasets, card):
+    split = card["val_split"]
+    sets = [datasets / "photos" / Path(s).name for s in split["sets"]]
+    res = evaluate(WEIGHTS / "default.safetensors", sets, val_split=True, val_fraction=split["val_fraction"],
+                   split_seed=split["split_seed"])
+    assert res["overall"]["images"] == split["images"]
+    assert res["overall"]["mean_iou"] == pytest.approx(card["headline"]["val_mean_iou"], abs=0.005)
+    assert res["overall"]["iou"] == pytest.approx(card["headline"]["val_iou"], abs=0.005)
+    assert read_metadata(WEIGHTS / "default.safetensors")["metrics"]["val_mean_iou"] == card["headline"]["val_mean_iou"]
+
+
+def test_davis_video_iou_matches_the_card(datasets, card):
+    res = evaluate(WEIGHTS / "default.safetensors", [datasets / "video-gt" / "davis"])
+    for seq in ("lucia", "dance-jump"):
+        assert res[f"davis/{seq}"]["mean_iou"] == pytest.approx(card["headline"][f"davis/davis/{seq}_mean_iou"], abs=0.005)
+
+
+def test_val_split_is_disjoint_from_training_and_never_uses_video_gt(datasets, card):
+    split = card["val_split"]
+    recs = [r for s in split["sets"] for r in find_records(datasets / "photos" / Path(s).name)]
+    train, val = split_records(recs, split["val_fraction"], split["split_seed"])
+    assert not {r.image for r in train} & {r.image for r in val}
+    data = read_metadata(WEIGHTS / "default.safetensors")["data"]
+    assert not any("video-gt" in d for d in data["train"] + data["negatives"])

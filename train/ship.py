@@ -1,0 +1,102 @@
+"""Turn a run's best checkpoint into the shipped weights, with metrics measured on the shipped file itself.
+
+    python -m train.ship --run runs/effnet-v1 --out weights/default.safetensors \\
+        --test ../shared/datasets/video-gt/davis --speed-video ../shared/datasets/videos/tiktok_dance_0.mp4
+
+Writes fp16 weights (half the size; the Segmenter loads them as float32), evaluates *that* file on the run's
+held-out split (split.json) and on the --test sets, times CPU inference, stores everything in the file's
+metadata and in `<out dir>/metrics.json`, which the data test in CI recomputes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model import Segmenter, load_checkpoint, save_checkpoint
+from model.checkpoint import read_metadata
+from train.data import find_records, read_split
+from train.evaluate import evaluate, format_table
+from train.label import iter_video
+
+
+def cpu_speed(weights: Path, video: Path, frames: int = 30, threads: int = 1) -> dict[str, Any]:
+    """Median seconds per frame through Segmenter.predict, batch 1, `threads` torch threads."""
+    torch.set_num_threads(threads)
+    seg = Segmenter.from_checkpoint(weights, device="cpu")
+    clip = []
+    for f in iter_video(video):
+        clip.append(f)
+        if len(clip) >= frames:
+            break
+    seg.predict(clip[:2])  # first calls allocate; not what a user waits for per frame
+    times = []
+    for f in clip:
+        t0 = time.perf_counter()
+        seg.predict([f])
+        times.append(time.perf_counter() - t0)
+    h, w = clip[0].shape[:2]
+    return {"seconds_per_frame_median": float(np.median(times)), "frames": len(times), "threads": threads,
+            "frame_size": f"{w}x{h}", "infer_long_side": seg.infer_size, "video": video.name}
+
+
+def ship(run: Path, out: Path, tests: list[Path], speed_video: Path | None, threads: int = 1) -> dict[str, Any]:
+    src = load_checkpoint(run / "best.safetensors")
+    meta = read_metadata(run / "best.safetensors")
+    config = meta.get("config", {})
+    common = {"name": src.name, "data": meta.get("data"), "command": meta.get("command"), "epoch": meta.get("epoch"),
+              "train_metrics_at_epoch": meta.get("metrics"), "config": config,
+              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    save_checkpoint(out, src.model, src.spec, half=True, **common)
+    metrics: dict[str, Any] = {"weights": out.name, "epoch": meta.get("epoch"), "date": common["date"]}
+    val = evaluate(out, records=read_split(run / "split.json"))
+    metrics["val"] = val
+    print("val split\n" + format_table(val), flush=True)
+    for t in tests:
+        res = evaluate(out, [t])
+        metrics[f"test:{t.name}"] = res
+        print(f"{t}\n" + format_table(res), flush=True)
+    if speed_video:
+        metrics["cpu_speed"] = cpu_speed(out, speed_video, threads=threads)
+    metrics["val_split"] = {"val_fraction": config.get("val_fraction"), "split_seed": config.get("split_seed"),
+                            "sets": config.get("train"), "images": val["overall"]["images"]}
+    headline = {"val_mean_iou": val["overall"]["mean_iou"], "val_iou": val["overall"]["iou"]}
+    for t in tests:
+        for g, m in metrics[f"test:{t.name}"].items():
+            headline[f"{t.name}/{g}_mean_iou"] = m["mean_iou"]
+    metrics["headline"] = headline
+    # Same tensors (fp16 -> fp32 -> fp16 is lossless), now with the measured numbers inside the file too.
+    shipped = load_checkpoint(out)
+    save_checkpoint(out, shipped.model, shipped.spec, half=True, metrics=headline, **common)
+    (out.parent / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m train.ship", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--run", required=True, type=Path)
+    p.add_argument("--out", default=Path("weights/default.safetensors"), type=Path)
+    p.add_argument("--test", nargs="*", default=[], type=Path)
+    p.add_argument("--speed-video", type=Path)
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    for t in a.test:
+        find_records(t)  # fail before writing anything if a test folder is wrong
+    m = ship(a.run, a.out, a.test, a.speed_video, a.threads)
+    print(json.dumps(m["headline"], indent=1))
+    if "cpu_speed" in m:
+        print(json.dumps(m["cpu_speed"]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
