@@ -60,6 +60,7 @@ class FolderRecord:
         return img, (m > 127).astype(np.uint8)
 
 
+# Records stay small and picklable (for DataLoader workers); each process parses an annotation file once.
 @functools.lru_cache(maxsize=4)
 def _coco(ann_file: str):
     from pycocotools.coco import COCO
