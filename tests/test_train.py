@@ -278,3 +278,14 @@ def test_resume_mid_epoch_after_a_crash(run, tmp_path, monkeypatch):
     assert (state["progress"]["epoch"], state["progress"]["step_in_epoch"]) == (0, 4)
     resumed = train(TrainConfig(**{**cfg.__dict__, "resume": str(tmp_path / "m" / "state.pt")}))
     assert _comparable(resumed["rows"]) == _comparable(run["summary"]["rows"])
+
+
+def test_init_from_weights_starts_where_they_left_off(run, data, tmp_path):
+    weights = run["out"] / "best.safetensors"
+    cfg = TrainConfig(**{**run["cfg"].__dict__, "out": str(tmp_path / "ft"), "epochs": 1, "steps_per_epoch": 1,
+                         "lr": 1e-9, "warmup_steps": 1, "init": str(weights)})
+    row = train(cfg)["rows"][0]
+    # With a negligible learning rate the fine-tuned model scores as the weights it started from.
+    assert row["val_mean_iou"] == pytest.approx(run["summary"]["best"], abs=0.02)
+    with pytest.raises(ValueError, match="--init weights"):
+        train(TrainConfig(**{**cfg.__dict__, "decoder_channels": (32, 16, 8, 8, 8)}))

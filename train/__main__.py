@@ -77,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-minutes", type=float, default=10.0, help="mid-epoch state save interval")
     p.add_argument("--no-amp", action="store_true")
     p.add_argument("--resume", metavar="STATE", help="state.pt (or its run folder) to continue")
+    p.add_argument("--init", metavar="WEIGHTS", help="start from a .safetensors checkpoint (fine-tuning)")
     p.add_argument("--name", default="")
     return p
 
@@ -92,7 +93,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
         classes=a.classes, infer_size=a.infer_size, size=a.size, zoom=a.zoom, paste_prob=a.paste_prob,
         photometric=not a.no_photometric, imagenet=not a.no_imagenet, seed=a.seed, workers=a.workers,
         threads=a.threads, steps_per_epoch=a.steps_per_epoch, patience=a.patience, ckpt_minutes=a.ckpt_minutes,
-        amp=not a.no_amp, resume=a.resume, name=a.name,
+        amp=not a.no_amp, resume=a.resume, init=a.init, name=a.name,
         command="python -m train " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:])),
     )
 

@@ -80,6 +80,7 @@ class TrainConfig:
     ckpt_minutes: float = 10.0
     amp: bool = True                    # bf16 autocast, GPU only
     resume: str | None = None
+    init: str | None = None             # start from these weights (fine-tuning); fresh optimiser and schedule
     name: str = ""
     command: str = ""
 
@@ -338,7 +339,14 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
     torch.manual_seed(cfg.seed)
     spec = cfg.spec()
     model = build_model(spec)
-    if cfg.imagenet and not cfg.resume:
+    if cfg.init and not cfg.resume:
+        from model import load_checkpoint
+
+        init = load_checkpoint(cfg.init)
+        if init.spec != spec:
+            raise ValueError(f"--init weights are {init.spec}, but this run builds {spec}")
+        model.load_state_dict(init.model.state_dict())
+    elif cfg.imagenet and not cfg.resume:
         from train.imagenet import load_imagenet_encoder
 
         report = load_imagenet_encoder(model, cfg.encoder)
