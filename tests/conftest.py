@@ -7,11 +7,17 @@ Tests that need `../shared/datasets` use the `datasets` fixture: when the folder
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO = Path(__file__).resolve().parents[1]
+
+# One intra-op thread: the tests run ffmpeg beside the model, and two busy-waiting OpenMP threads competing
+# with ffmpeg (or a background training run) on a 2-core machine made the suite ~20x slower.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +40,35 @@ def tiny_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "tiny.safetensors"
     save_checkpoint(path, build_model(spec), spec, name="tiny-random", metrics={"val_iou": 0.0})
     return path
+
+
+def ffmpeg(*args: str) -> None:
+    """Run ffmpeg quietly; generated media only (lavfi sources), never user files."""
+    from app.video_io import ffmpeg_exe
+
+    subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-nostdin", *args], check=True)
+
+
+def make_clip(path: Path, *, source: str = "testsrc2", size: str = "320x240", rate: str = "30", seconds: float = 3, audio: bool = True,
+              extra: tuple[str, ...] = (), vcodec: tuple[str, ...] = ("-c:v", "libx264", "-pix_fmt", "yuv420p")) -> Path:
+    args = ["-f", "lavfi", "-i", f"{source}=size={size}:rate={rate}:duration={seconds}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}", "-c:a", "aac", "-shortest"]
+    ffmpeg(*args, *vcodec, *extra, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> Path:
+    """A folder of generated clips shared by the tests (made once per run)."""
+    root = tmp_path_factory.mktemp("media")
+    make_clip(root / "clip.mp4")
+    make_clip(root / "silent.mp4", audio=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter(tiny_weights):
+    from model import Segmenter
+
+    return Segmenter.from_checkpoint(tiny_weights, device="cpu")

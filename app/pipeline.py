@@ -1,0 +1,359 @@
+"""The one entry point for a job: a clip or photo in, the composed result out.
+
+    >>> from app.options import RenderOptions
+    >>> from app.pipeline import segment_file
+    >>> result = segment_file("dance.mp4", "dance_cutout.mp4", RenderOptions(mode="cutout"))
+    >>> result.frames, result.seconds
+
+Video is streamed: a reader thread decodes, the caller's thread runs the model and composes, and the writer
+thread encodes, joined by small bounded queues, so the stages overlap and memory stays flat however long the
+clip. Results are written under a temporary name beside `dst` and renamed into place only when complete: a
+half-written file never appears under the requested name, and nothing is left behind on error.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+from contextlib import closing
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app import compose
+from app.options import ALPHA_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, InputError, Limits, RenderOptions, \
+    format_from_path
+from app.video_io import MediaInfo, VideoWriter, probe, read_frames
+from model import Segmenter
+
+DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    elapsed: float
+
+    @property
+    def fps(self) -> float:
+        return self.done / self.elapsed if self.elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float:
+        return (self.total - self.done) / self.fps if self.fps > 0 and self.total > self.done else 0.0
+
+
+@dataclass(frozen=True)
+class Result:
+    path: Path
+    kind: str                   # "video" or "image"
+    format: str
+    frames: int
+    seconds: float              # wall time of the job
+    width: int
+    height: int
+    fps: float = 0.0            # of the clip (0 for photos)
+    has_audio: bool = False
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def speed(self) -> float:
+        """Frames processed per wall second."""
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+def load_segmenter(weights: str | os.PathLike | None = None, **kwargs) -> Segmenter:
+    """The model from `weights`, or the shipped default; a clear InputError if there is none."""
+    path = Path(weights) if weights else DEFAULT_WEIGHTS
+    if not path.is_file():
+        if weights:
+            raise InputError(f"weights file not found: {path}")
+        raise InputError(f"no trained weights at {path}: pass --weights PATH to a .safetensors checkpoint, "
+                         "or train one with `python -m train` (see README, 'Training')")
+    return Segmenter.from_checkpoint(path, **kwargs)
+
+
+def _render_fn(options: RenderOptions, height: int, width: int, fmt: str) -> tuple[Callable, bool, list[str]]:
+    """(frame, alpha) -> output frame for these options; whether it carries alpha; notes for the user."""
+    notes: list[str] = []
+    mode = options.mode
+    if mode == "mask":
+        return compose.mask, False, notes
+    if mode == "overlay":
+        return (lambda f, a: compose.overlay(f, a, options.tint, options.opacity)), False, notes
+    if mode == "cutout":
+        return (lambda f, a: compose.cutout(f, a, options.background)), False, notes
+    if mode == "collage":
+        return (lambda f, a: compose.collage(f, a, options.background)), False, notes
+    if mode == "blur":
+        sigma = options.blur_sigma or max(2.0, min(height, width) / 40)
+        return (lambda f, a: compose.blur(f, a, sigma)), False, notes
+    if mode == "replace":
+        bg = compose.fit_cover(_load_rgb(Path(options.background_image), Limits()), height, width)
+        return (lambda f, a: compose.replace(f, a, bg)), False, notes
+    # transparent
+    if fmt in ALPHA_FORMATS:
+        return compose.transparent, True, notes
+    board = compose.checkerboard(height, width)
+    notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
+                 "choose WebM, GIF or PNG for a truly transparent file")
+    return (lambda f, a: compose.replace(f, a, board)), False, notes
+
+
+def _output_size(options: RenderOptions, height: int, width: int) -> tuple[int, int]:
+    return height, width * 3 if options.mode == "collage" else width
+
+
+def _temp_beside(dst: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=f".{dst.stem}.", suffix=f".partial{dst.suffix}", dir=dst.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _background(iterable: Iterable, maxsize: int) -> Iterator:
+    """Run an iterator in a thread, handing items over through a bounded queue (errors re-raised here)."""
+    q: queue.Queue = queue.Queue(maxsize)
+    stop = threading.Event()
+    end = object()
+
+    def work() -> None:
+        it = iter(iterable)
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    break
+            q.put(end)
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            q.put(exc)
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is end:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                q.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+class _Sink:
+    """Calls `fn(item)` on a worker thread fed by a bounded queue; its errors surface on the next put or close."""
+
+    _END = object()
+
+    def __init__(self, fn: Callable, maxsize: int) -> None:
+        self._fn, self._q, self._error = fn, queue.Queue(maxsize), None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is self._END or self._stop.is_set():
+                return
+            try:
+                self._fn(item)
+            except BaseException as exc:
+                self._error = exc
+                self._stop.set()
+                return
+
+    def put(self, item) -> None:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+        if self._error:
+            raise self._error
+
+    def close(self) -> None:
+        """Wait until every item is handled; re-raise the worker's error if it had one."""
+        self.put(self._END)
+        self._thread.join()
+        if self._error:
+            raise self._error
+
+    def abort(self) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:  # wake a worker waiting on an empty queue; make room if it is full
+                self._q.put_nowait(self._END)
+            except queue.Full:
+                try:
+                    self._q.get_nowait()
+                except queue.Empty:
+                    pass
+            self._thread.join(timeout=0.1)
+
+
+def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    batch: list[np.ndarray] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def check_video_limits(info: MediaInfo, limits: Limits) -> None:
+    if max(info.width, info.height) > limits.max_side:
+        raise InputError(f"{info.path.name} is {info.width}x{info.height}; the largest frame side allowed is "
+                         f"{limits.max_side} pixels")
+    if info.duration > limits.max_duration_s:
+        raise InputError(f"{info.path.name} lasts {info.duration:.0f} s; the limit is {limits.max_duration_s:.0f} s")
+    if info.frames > limits.max_frames:
+        raise InputError(f"{info.path.name} has {info.frames} frames; the limit is {limits.max_frames}")
+
+
+def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
+                  on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
+                  fmt: str | None = None, limits: Limits | None = None) -> Result:
+    """Segment every frame of a clip and write the composed video (MP4/WebM with the source's audio, or GIF)."""
+    options = options or RenderOptions()
+    limits = limits or Limits()
+    src, dst = Path(src), Path(dst)
+    fmt = fmt or format_from_path(dst)
+    if fmt not in VIDEO_FORMATS:
+        raise InputError(f"a video can be saved as {', '.join(VIDEO_FORMATS)}, not {fmt}")
+    info = probe(src)
+    check_video_limits(info, limits)
+    segmenter = segmenter or load_segmenter()
+    render, alpha, notes = _render_fn(options, info.height, info.width, fmt)
+    out_h, out_w = _output_size(options, info.height, info.width)
+    start = time.perf_counter()
+    tmp = _temp_beside(dst)
+    try:
+        writer = VideoWriter(tmp, fmt, out_w, out_h, info.fps_fraction, alpha=alpha, audio_from=info,
+                             crf=options.crf, gif_fps=options.gif_fps, gif_long_side=options.gif_long_side)
+        with writer, closing(_background(_batches(read_frames(info), options.batch_size), maxsize=2)) as batches:
+            # Three stages overlap: decoding (reader thread), model + compositing (here), encoding (sink thread).
+            sink = _Sink(writer.write, maxsize=2 * options.batch_size)
+            try:
+                done = 0
+                for batch in batches:
+                    for frame, a in zip(batch, segmenter.predict(batch)):
+                        sink.put(render(frame, a))
+                    done += len(batch)
+                    if on_progress:
+                        on_progress(Progress(done, max(info.frames, done), time.perf_counter() - start))
+                sink.close()
+            finally:
+                sink.abort()
+        if writer.frames == 0:
+            raise InputError(f"{src.name} has no frames that could be decoded")
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if info.frames and abs(writer.frames - info.frames) > max(2, info.frames // 50):
+        notes.append(f"the clip declared {info.frames} frames but {writer.frames} could be decoded")
+    return Result(path=dst, kind="video", format=fmt, frames=writer.frames, seconds=time.perf_counter() - start,
+                  width=out_w, height=out_h, fps=info.fps, has_audio=info.has_audio and fmt != "gif",
+                  notes=tuple(notes))
+
+
+def _load_rgb(path: Path, limits: Limits) -> np.ndarray:
+    """Any still image as upright uint8 RGB: grayscale, palette, RGBA (over white), 16-bit, CMYK, EXIF-rotated."""
+    Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > limits.max_image_pixels:
+                raise InputError(f"{path.name} is {im.width}x{im.height}; images are limited to "
+                                 f"{limits.max_image_pixels // 1_000_000} megapixels")
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.uint32)
+                # 16-bit greys: keep the top 8 bits (a plain convert("L") would clip everything to white).
+                arr = (arr >> 8 if arr.max() > 255 else arr).astype(np.uint8)
+                im = Image.fromarray(arr, "L")
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, rgba)
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path.name} could not be read as an image: it is damaged or not a picture") from None
+
+
+def is_still_image(path: str | os.PathLike) -> bool:
+    """True for a single-picture file (by content, not by name); animated GIF/WebP count as video."""
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1) == 1
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return False
+    except Exception:
+        return False
+
+
+def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
+                  on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
+                  fmt: str | None = None, limits: Limits | None = None) -> Result:
+    """Segment one photo and save the composed picture (PNG, JPEG or WebP)."""
+    options = options or RenderOptions()
+    limits = limits or Limits()
+    src, dst = Path(src), Path(dst)
+    fmt = fmt or format_from_path(dst)
+    if fmt not in IMAGE_FORMATS:
+        raise InputError(f"a photo can be saved as {', '.join(IMAGE_FORMATS)}, not {fmt}")
+    start = time.perf_counter()
+    frame = _load_rgb(src, limits)
+    segmenter = segmenter or load_segmenter()
+    h, w = frame.shape[:2]
+    render, _, notes = _render_fn(options, h, w, fmt)
+    out = render(frame, segmenter.predict([frame])[0])
+    tmp = _temp_beside(dst)
+    try:
+        Image.fromarray(out).save(tmp, format={"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt],
+                                  **({"quality": 92} if fmt != "png" else {}))
+        os.replace(tmp, dst)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if on_progress:
+        on_progress(Progress(1, 1, time.perf_counter() - start))
+    return Result(path=dst, kind="image", format=fmt, frames=1, seconds=time.perf_counter() - start,
+                  width=out.shape[1], height=out.shape[0], notes=tuple(notes))
+
+
+def segment_file(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
+                 on_progress: ProgressFn | None = None, **kwargs) -> Result:
+    """Photo or clip, decided by the file's content (never its name)."""
+    if is_still_image(src):
+        return segment_image(src, dst, options, on_progress, **kwargs)
+    return segment_video(src, dst, options, on_progress, **kwargs)

@@ -1,0 +1,346 @@
+"""ffmpeg at the edges: probe a file, stream its frames in, stream frames out (MP4, WebM, GIF) with audio.
+
+    >>> from app.video_io import probe, read_frames, VideoWriter
+    >>> info = probe("clip.mp4")
+    >>> with VideoWriter("out.mp4", "mp4", info.width, info.height, info.fps_fraction, audio_from=info) as w:
+    ...     for frame in read_frames(info):
+    ...         w.write(frame)
+
+Frames travel as raw rgb24/rgba through pipes: no frame ever touches the disk, and memory does not grow with
+the clip's length. ffmpeg/ffprobe come from PATH, or from the `imageio-ffmpeg` wheel when none is installed.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import ffmpeg
+import numpy as np
+
+from app.options import InputError
+
+
+class FFmpegError(RuntimeError):
+    """ffmpeg itself failed (not the user's input): carries ffmpeg's last words."""
+
+
+@functools.cache
+def ffmpeg_exe() -> str:
+    exe = shutil.which("ffmpeg")
+    if exe:
+        return exe
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+@functools.cache
+def ffprobe_exe() -> str | None:
+    """ffprobe next to ffmpeg or on PATH; None when only imageio-ffmpeg's lone ffmpeg is available."""
+    exe = shutil.which("ffprobe")
+    if exe:
+        return exe
+    sibling = Path(ffmpeg_exe()).with_name("ffprobe")
+    return str(sibling) if sibling.is_file() else None
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What we need to know about a clip. width/height are as displayed (rotation applied)."""
+
+    path: Path
+    width: int
+    height: int
+    fps_fraction: str          # exact frame rate, e.g. "30000/1001", as ffmpeg takes it
+    frames: int                # from the container, or duration x fps when it does not say
+    duration: float            # seconds
+    rotation: int = 0          # degrees the player rotates the coded picture
+    has_audio: bool = False
+    audio_codec: str | None = None
+    video_codec: str = ""
+
+    @property
+    def fps(self) -> float:
+        return float(Fraction(self.fps_fraction))
+
+
+def _rate(text: str | None) -> Fraction | None:
+    try:
+        rate = Fraction(text) if text else None
+    except (ValueError, ZeroDivisionError):
+        return None
+    return rate if rate and 0 < rate <= 1000 else None
+
+
+def _rotation(stream: dict) -> int:
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(round(float(side["rotation"])))
+    tag = (stream.get("tags") or {}).get("rotate")
+    # The legacy tag is clockwise; the display matrix (above) is counter-clockwise. Normalise to the matrix.
+    return -int(tag) if tag else 0
+
+
+def _info_from_ffprobe(path: Path, data: dict) -> MediaInfo:
+    streams = data.get("streams", [])
+    videos = [s for s in streams if s.get("codec_type") == "video"
+              and not (s.get("disposition") or {}).get("attached_pic")]
+    audios = [s for s in streams if s.get("codec_type") == "audio"]
+    if not videos:
+        what = "an audio file" if audios else "not a video"
+        raise InputError(f"{path.name} has no video track ({what}): upload a video or a photo")
+    v = videos[0]
+    fmt = data.get("format", {})
+    rate = _rate(v.get("avg_frame_rate")) or _rate(v.get("r_frame_rate"))
+    if rate is None:
+        raise InputError(f"{path.name} has no usable frame rate; is it a complete video?")
+    duration = 0.0
+    for source in (v.get("duration"), fmt.get("duration")):
+        try:
+            duration = float(source)
+            break
+        except (TypeError, ValueError):
+            continue
+    try:
+        frames = int(v["nb_frames"])
+    except (KeyError, ValueError):
+        frames = round(duration * float(rate))
+    width, height = int(v.get("width") or 0), int(v.get("height") or 0)
+    rotation = _rotation(v)
+    if rotation % 180:
+        width, height = height, width
+    return MediaInfo(path=path, width=width, height=height, fps_fraction=f"{rate.numerator}/{rate.denominator}",
+                     frames=frames, duration=duration, rotation=rotation, has_audio=bool(audios),
+                     audio_codec=audios[0].get("codec_name") if audios else None,
+                     video_codec=v.get("codec_name", ""))
+
+
+def _info_from_ffmpeg_banner(path: Path) -> MediaInfo:
+    """Fallback without ffprobe: parse what `ffmpeg -i` prints (imageio-ffmpeg's parser, plus rotation)."""
+    from imageio_ffmpeg._parsing import parse_ffmpeg_header
+
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                          capture_output=True, text=True, errors="replace", timeout=60)
+    text = proc.stderr
+    if "Video:" not in text:
+        if "Audio:" in text:
+            raise InputError(f"{path.name} has no video track (an audio file): upload a video or a photo")
+        raise InputError(f"{path.name} could not be read as a video: it is empty, damaged or not a video file")
+    try:
+        meta = parse_ffmpeg_header(text)
+    except Exception:
+        raise InputError(f"{path.name} could not be read as a video: it is empty, damaged or not a video file")
+    width, height = meta["size"]
+    match = re.search(r"rotation of (-?[\d.]+) degrees", text)
+    rotation = int(round(float(match.group(1)))) if match else -int(meta.get("rotate", 0))
+    if rotation % 180:
+        width, height = height, width
+    rate = Fraction(meta["fps"]).limit_denominator(1001)
+    duration = float(meta.get("duration") or 0.0)
+    return MediaInfo(path=path, width=width, height=height, fps_fraction=f"{rate.numerator}/{rate.denominator}",
+                     frames=round(duration * float(rate)), duration=duration, rotation=rotation,
+                     has_audio="audio_codec" in meta, audio_codec=meta.get("audio_codec"),
+                     video_codec=meta.get("codec", ""))
+
+
+def probe(path: str | Path) -> MediaInfo:
+    """Describe a video file, or raise InputError with a sentence saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"file not found: {path.name}")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path.name} is empty")
+    if ffprobe_exe() is None:
+        info = _info_from_ffmpeg_banner(path)
+    else:
+        try:
+            data = ffmpeg.probe(str(path), cmd=ffprobe_exe(), v="error", timeout=60)
+        except ffmpeg.Error as exc:
+            with path.open("rb") as f:
+                looks_mp4 = f.read(12)[4:8] == b"ftyp"
+            # An MP4 header without its index (moov) is the signature of an upload that stopped midway.
+            hint = "the file is cut short (incomplete upload?)" if looks_mp4 and b"moov atom not found" in exc.stderr \
+                else "it is damaged or not a video file"
+            raise InputError(f"{path.name} could not be read as a video: {hint}") from None
+        except subprocess.TimeoutExpired:
+            raise InputError(f"{path.name} took too long to inspect; it may be damaged") from None
+        info = _info_from_ffprobe(path, data)
+    if info.width <= 0 or info.height <= 0:
+        raise InputError(f"{path.name} has a video track without a picture size")
+    if info.frames <= 0 and info.duration <= 0:
+        raise InputError(f"{path.name} has no frames")
+    return info
+
+
+class _StderrTail(threading.Thread):
+    """Drains a pipe so ffmpeg never blocks on a full stderr, keeping the last lines for error messages."""
+
+    def __init__(self, pipe) -> None:
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.lines: collections.deque[str] = collections.deque(maxlen=20)
+
+    def run(self) -> None:
+        for raw in iter(self.pipe.readline, b""):
+            self.lines.append(raw.decode(errors="replace").rstrip())
+        self.pipe.close()
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+def read_frames(info: MediaInfo, *, pix_fmt: str = "rgb24") -> Iterator[np.ndarray]:
+    """Yield the clip's frames upright (rotation honoured) as uint8 (H, W, 3) arrays, at a constant frame rate.
+
+    Variable-frame-rate clips are resampled to their average rate, so frame i is shown at i / fps, the timing
+    the writer and the audio track assume. A clip that ends early (truncated upload) just yields fewer frames.
+    """
+    channels = 4 if pix_fmt == "rgba" else 3
+    size = info.width * info.height * channels
+    stream = ffmpeg.input(str(info.path)).video.filter("fps", fps=info.fps_fraction)
+    args = (stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, sn=None, dn=None)
+            .global_args("-nostdin", "-v", "error").compile(cmd=ffmpeg_exe()))
+    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    tail = _StderrTail(proc.stderr)
+    tail.start()
+    count = 0
+    try:
+        while True:
+            buf = proc.stdout.read(size)
+            if len(buf) < size:
+                break
+            count += 1
+            yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, channels)
+        proc.stdout.close()
+        proc.wait()
+        tail.join()
+        if count == 0:
+            raise InputError(f"{info.path.name} has no frames that could be decoded; it may be damaged")
+    finally:
+        _stop(proc)
+
+
+def _even(n: int) -> int:
+    return n + (n % 2)
+
+
+class VideoWriter:
+    """Streams frames into an MP4 (H.264 + AAC, faststart), WebM (VP9 + Opus, alpha optional) or GIF.
+
+    Frames are uint8 RGB (H, W, 3), or RGBA (H, W, 4) when `alpha=True` (WebM/GIF only). Odd sizes are
+    padded to even by repeating the last row/column, since yuv420p cannot hold odd sizes.
+    """
+
+    def __init__(self, path: str | Path, fmt: str, width: int, height: int, fps_fraction: str, *,
+                 alpha: bool = False, audio_from: MediaInfo | None = None, crf: int = 20,
+                 gif_fps: float = 15.0, gif_long_side: int = 480) -> None:
+        if fmt not in ("mp4", "webm", "gif"):
+            raise ValueError(f"unsupported video format {fmt}")
+        if alpha and fmt == "mp4":
+            raise ValueError("MP4 (H.264) has no alpha channel")
+        self.path, self.fmt, self.alpha = Path(path), fmt, alpha
+        self.width, self.height = width, height
+        self.frames = 0
+        pad = fmt != "gif"
+        self.out_w, self.out_h = (_even(width), _even(height)) if pad else (width, height)
+        video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt="rgba" if alpha else "rgb24",
+                             s=f"{self.out_w}x{self.out_h}", framerate=fps_fraction)
+        audio = None
+        if audio_from is not None and audio_from.has_audio and fmt != "gif":
+            audio = ffmpeg.input(str(audio_from.path)).audio
+        out_args: dict = {"format": fmt, "shortest": None} if audio is not None else {"format": fmt}
+        if fmt == "mp4":
+            video = video.filter("scale", out_color_matrix="bt709", out_range="tv")
+            out_args.update(vcodec="libx264", pix_fmt="yuv420p", preset="veryfast", crf=crf, movflags="+faststart",
+                            colorspace="bt709", color_primaries="bt709", color_trc="bt709")
+            if audio is not None:
+                same = audio_from.audio_codec == "aac"
+                out_args.update(acodec="copy" if same else "aac", **({} if same else {"audio_bitrate": "160k"}))
+        elif fmt == "webm":
+            out_args.update(vcodec="libvpx-vp9", pix_fmt="yuva420p" if alpha else "yuv420p", crf=max(crf + 12, 30),
+                            **{"b:v": 0, "deadline": "realtime", "cpu-used": 8, "row-mt": 1})
+            if audio is not None:
+                out_args.update(acodec="libopus", audio_bitrate="128k")
+        else:
+            rate = min(Fraction(fps_fraction), Fraction(gif_fps).limit_denominator(1001))
+            scale = min(1.0, gif_long_side / max(width, height))
+            gw, gh = max(1, round(width * scale)), max(1, round(height * scale))
+            split = video.filter("fps", fps=f"{rate.numerator}/{rate.denominator}") \
+                .filter("scale", gw, gh, flags="lanczos").split()
+            palette = split[0].filter("palettegen", stats_mode="diff", reserve_transparent=int(alpha))
+            video = ffmpeg.filter([split[1], palette], "paletteuse", dither="bayer", bayer_scale=4,
+                                  diff_mode="rectangle", alpha_threshold=128)
+            out_args.update(loop=0)
+        streams = [video] if audio is None else [video, audio]
+        args = (ffmpeg.output(*streams, str(self.path), **out_args)
+                .global_args("-nostdin", "-v", "error", "-y").compile(cmd=ffmpeg_exe()))
+        if audio is not None:
+            # The source's audio is optional (`?`): a stream that fails to map must not fail the job.
+            args = [a + "?" if a.startswith("1:a") else a for a in args]
+        self._proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._tail = _StderrTail(self._proc.stderr)
+        self._tail.start()
+
+    def write(self, frame: np.ndarray) -> None:
+        channels = 4 if self.alpha else 3
+        if frame.shape != (self.height, self.width, channels) or frame.dtype != np.uint8:
+            raise ValueError(f"frame {frame.dtype}{frame.shape} does not match writer {self.height}x{self.width}x"
+                             f"{channels}")
+        if (self.out_h, self.out_w) != (self.height, self.width):
+            frame = np.pad(frame, ((0, self.out_h - self.height), (0, self.out_w - self.width), (0, 0)), mode="edge")
+        try:
+            self._proc.stdin.write(np.ascontiguousarray(frame).data)
+        except BrokenPipeError:
+            self._proc.wait()
+            self._tail.join()
+            raise FFmpegError(f"ffmpeg stopped while writing {self.fmt}: {self._tail.text}") from None
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file; raises FFmpegError if ffmpeg failed."""
+        try:
+            self._proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        code = self._proc.wait()
+        self._tail.join()
+        if code != 0:
+            raise FFmpegError(f"ffmpeg failed writing {self.fmt} (exit {code}): {self._tail.text}")
+
+    def abort(self) -> None:
+        """Stop ffmpeg at once; the caller deletes the partial file."""
+        _stop(self._proc)
+        self._tail.join()
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def stream_info(path: str | Path) -> dict:
+    """Codec facts of a written file (for tests and the UI): streams with codec, pix_fmt, frames, duration."""
+    args = [ffprobe_exe() or "ffprobe", "-v", "error", "-count_frames", "-show_streams", "-show_format",
+            "-of", "json", str(path)]
+    return json.loads(subprocess.run(args, capture_output=True, check=True).stdout)

@@ -1,0 +1,86 @@
+"""model/: spec, checkpoints, and the Segmenter's resizing contract."""
+
+import numpy as np
+import pytest
+import torch
+
+from model import ModelSpec, Segmenter, build_model, load_checkpoint, save_checkpoint
+from model.checkpoint import CheckpointError, read_metadata
+from model.segmenter import inference_shape
+
+TINY = dict(encoder="mobilenet_v2", decoder_channels=(16, 16, 8, 8, 8), infer_size=64)
+
+
+def test_spec_roundtrip_and_validation():
+    spec = ModelSpec(**TINY)
+    assert ModelSpec.from_json(spec.to_json()) == spec
+    with pytest.raises(ValueError):
+        ModelSpec(infer_size=100)
+    with pytest.raises(ValueError):
+        ModelSpec(classes=0)
+
+
+def test_normalisation_is_inside_the_model():
+    model = build_model(ModelSpec(**TINY)).eval()
+    grey = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1).expand(1, 3, 64, 64)
+    normalised = (grey - model.mean) / model.std
+    assert torch.allclose(normalised, torch.zeros_like(normalised), atol=1e-6)
+
+
+def test_checkpoint_roundtrip_fp16(tmp_path):
+    torch.manual_seed(0)
+    spec = ModelSpec(**TINY)
+    model = build_model(spec).eval()
+    path = save_checkpoint(tmp_path / "m.safetensors", model, spec, half=True, metrics={"val_iou": 0.9}, data="unit")
+    meta = read_metadata(path)
+    assert meta["metrics"] == {"val_iou": 0.9} and meta["data"] == "unit" and "date" in meta
+    ckpt = load_checkpoint(path)
+    assert ckpt.spec == spec
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model(x), ckpt.model(x), atol=5e-2)   # fp16 storage, fp32 compute
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # written atomically, no temp left
+
+
+def test_checkpoint_rejects_other_files(tmp_path):
+    pickle = tmp_path / "evil.safetensors"
+    pickle.write_bytes(b"\x80\x04\x95 not safetensors")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(pickle)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("h, w, expected", [(1920, 1080, (320, 180)), (480, 854, (180, 320)), (1, 5000, (1, 320))])
+def test_inference_shape_keeps_aspect(h, w, expected):
+    assert inference_shape(h, w, 320) == expected
+
+
+def test_predict_returns_alpha_at_each_frames_size(tiny_segmenter):
+    frames = [np.zeros((605, 1077, 3), np.uint8), np.full((1, 300, 3), 200, np.uint8), np.zeros((64, 48, 3), np.uint8)]
+    alphas = tiny_segmenter.predict(frames)
+    assert [a.shape for a in alphas] == [(605, 1077), (1, 300), (64, 48)]
+    assert all(a.dtype == np.float32 and 0 <= a.min() and a.max() <= 1 for a in alphas)
+
+
+def test_batching_does_not_change_results(tiny_segmenter):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (120, 90, 3), dtype=np.uint8) for _ in range(3)]
+    together = tiny_segmenter.predict(frames)
+    alone = [tiny_segmenter.predict([f])[0] for f in frames]
+    for a, b in zip(together, alone):
+        assert np.allclose(a, b, atol=1e-4)
+
+
+def test_multiclass_argmax_at_low_resolution():
+    torch.manual_seed(0)
+    spec = ModelSpec(**{**TINY, "classes": 3})
+    seg = Segmenter(build_model(spec), spec)
+    frame = np.random.default_rng(0).integers(0, 256, (100, 150, 3), dtype=np.uint8)
+    labels = seg.predict_labels([frame])[0]
+    assert labels.shape == (100, 150) and labels.dtype == np.uint8 and set(np.unique(labels)) <= {0, 1, 2}
+    logits, shapes = seg.logits([frame])
+    low = logits[0, :, : shapes[0][0], : shapes[0][1]].argmax(0).numpy()
+    assert set(np.unique(labels)) == set(np.unique(low))          # nearest upsampling adds no new classes
+    alpha = seg.predict([frame])[0]
+    assert np.array_equal(alpha > 0, labels > 0)

@@ -1,0 +1,177 @@
+"""segment_video / segment_image end to end, with a tiny random model (plumbing, not quality)."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from conftest import ffmpeg, make_clip
+from PIL import Image
+
+from app.options import MODES, InputError, RenderOptions
+from app.pipeline import segment_file, segment_image, segment_video
+from app.video_io import stream_info
+
+
+def facts(path):
+    info = stream_info(path)
+    video = next(s for s in info["streams"] if s["codec_type"] == "video")
+    audio = [s for s in info["streams"] if s["codec_type"] == "audio"]
+    return video, audio, info["format"]
+
+
+@pytest.fixture(scope="module")
+def background_png(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bg") / "beach.png"
+    Image.fromarray(np.full((50, 80, 3), (30, 144, 255), np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_keeps_frames_fps_duration_and_audio(tmp_path, media, tiny_segmenter, background_png, mode):
+    options = RenderOptions(mode=mode, background_image=str(background_png) if mode == "replace" else None)
+    out = tmp_path / f"{mode}.mp4"
+    seen = []
+    result = segment_video(media / "clip.mp4", out, options, seen.append, segmenter=tiny_segmenter)
+    video, audio, fmt = facts(out)
+    assert video["codec_name"] == "h264" and video["pix_fmt"] == "yuv420p"
+    assert abs(int(video["nb_read_frames"]) - 90) <= 1 and result.frames == 90
+    assert Fraction(video["r_frame_rate"]) == 30
+    assert float(video["duration"]) == pytest.approx(3.0, abs=1 / 30)
+    assert [a["codec_name"] for a in audio] == ["aac"]
+    assert float(audio[0]["duration"]) == pytest.approx(3.0, abs=0.1)
+    assert (video["width"], video["height"]) == ((960, 240) if mode == "collage" else (320, 240))
+    assert seen[-1].done == seen[-1].total == 90 and seen[0].done < 90      # progress was reported along the way
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]                # no temp file left beside it
+
+
+def test_clip_without_audio(tmp_path, media, tiny_segmenter):
+    out = tmp_path / "silent.mp4"
+    result = segment_video(media / "silent.mp4", out, RenderOptions(mode="mask"), segmenter=tiny_segmenter)
+    video, audio, _ = facts(out)
+    assert int(video["nb_read_frames"]) == 90 and audio == [] and not result.has_audio
+
+
+@pytest.mark.parametrize("mode", ["cutout", "transparent"])
+def test_gif_and_webm(tmp_path, media, tiny_segmenter, mode):
+    gif = segment_video(media / "clip.mp4", tmp_path / "a.gif", RenderOptions(mode=mode), segmenter=tiny_segmenter)
+    video, audio, _ = facts(gif.path)
+    assert video["codec_name"] == "gif" and int(video["nb_read_frames"]) == 45 and audio == []   # 15 fps cap
+    webm = segment_video(media / "clip.mp4", tmp_path / "a.webm", RenderOptions(mode=mode), segmenter=tiny_segmenter)
+    video, audio, _ = facts(webm.path)
+    assert video["codec_name"] == "vp9" and int(video["nb_read_frames"]) == 90
+    assert [a["codec_name"] for a in audio] == ["opus"]
+    assert (video.get("tags", {}).get("alpha_mode") == "1") == (mode == "transparent")
+
+
+def test_transparent_mp4_is_drawn_on_a_checkerboard_with_a_note(tmp_path, media, tiny_segmenter):
+    result = segment_video(media / "clip.mp4", tmp_path / "t.mp4", RenderOptions(mode="transparent"),
+                           segmenter=tiny_segmenter)
+    assert result.notes and "checkerboard" in result.notes[0]
+
+
+def test_odd_size_clip(tmp_path, tiny_segmenter):
+    src = make_clip(tmp_path / "odd.mp4", source="testsrc", size="605x1077", seconds=1,
+                    vcodec=("-c:v", "libx264", "-pix_fmt", "yuv444p"))
+    src_video, _, _ = facts(src)
+    assert (src_video["width"], src_video["height"]) == (605, 1077)
+    segment_video(src, tmp_path / "out.mp4", RenderOptions(mode="cutout"), segmenter=tiny_segmenter)
+    video, audio, _ = facts(tmp_path / "out.mp4")
+    assert (video["width"], video["height"]) == (606, 1078) and int(video["nb_read_frames"]) == 30
+    assert audio
+
+
+def test_rotated_and_vfr_clips(tmp_path, media, tiny_segmenter):
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-i", str(media / "clip.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
+    segment_video(rotated, tmp_path / "r.mp4", RenderOptions(mode="mask"), segmenter=tiny_segmenter)
+    video, audio, _ = facts(tmp_path / "r.mp4")
+    assert (video["width"], video["height"]) == (240, 320) and int(video["nb_read_frames"]) == 90 and audio
+
+    vfr = tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=1.5[a];"
+           "testsrc2=size=320x240:rate=15:duration=1.5[b];[a][b]concat=n=2:v=1:a=0",
+           "-f", "lavfi", "-i", "sine=duration=3", "-c:a", "aac", "-shortest",
+           "-vsync", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(vfr))
+    segment_video(vfr, tmp_path / "v.mp4", RenderOptions(mode="cutout"), segmenter=tiny_segmenter)
+    video, audio, _ = facts(tmp_path / "v.mp4")
+    assert float(video["duration"]) == pytest.approx(3.0, abs=0.1) and audio
+
+
+def _save(path, array, mode=None, **kw):
+    Image.fromarray(array, mode).save(path, **kw) if mode else Image.fromarray(array).save(path, **kw)
+    return path
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (61, 47, 3), dtype=np.uint8)
+    grey16 = (np.arange(61 * 47, dtype=np.uint32).reshape(61, 47) * 20).astype(np.uint16)
+    Image.fromarray(rgb).convert("CMYK").save(d / "cmyk.jpg")
+    rgba = np.dstack([rgb, np.full((61, 47), 255, np.uint8)])
+    return {
+        "grey": _save(d / "grey.png", rgb[..., 0]),
+        "rgba": _save(d / "rgba.png", rgba),
+        "grey16": _save(d / "grey16.png", grey16),
+        "cmyk": d / "cmyk.jpg",
+        "webp": _save(d / "photo.webp", rgb, lossless=True),
+        "rgb": _save(d / "rgb.png", rgb),
+        "_rgb": rgb, "_grey16": grey16,
+    }
+
+
+@pytest.mark.parametrize("kind", ["grey", "rgba", "grey16", "cmyk", "webp", "rgb"])
+def test_photos_of_every_kind(tmp_path, photos, tiny_segmenter, kind):
+    out = tmp_path / "out.png"
+    result = segment_file(photos[kind], out, RenderOptions(mode="transparent"), segmenter=tiny_segmenter)
+    assert result.kind == "image"
+    got = np.asarray(Image.open(out))
+    assert got.shape == (61, 47, 4)
+    if kind in ("rgb", "webp", "rgba"):
+        assert np.array_equal(got[..., :3], photos["_rgb"])
+    if kind == "grey16":
+        # 16-bit levels are scaled to 8 bits, not clipped to white.
+        assert np.array_equal(got[..., 0], (photos["_grey16"] >> 8).astype(np.uint8))
+    assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
+
+
+def test_photo_formats_and_mismatches(tmp_path, photos, media, tiny_segmenter):
+    res = segment_image(photos["rgb"], tmp_path / "x.jpg", RenderOptions(mode="cutout"), segmenter=tiny_segmenter)
+    assert Image.open(res.path).format == "JPEG"
+    with pytest.raises(InputError, match="photo can be saved as"):
+        segment_file(photos["rgb"], tmp_path / "x.mp4", segmenter=tiny_segmenter)
+    with pytest.raises(InputError, match="video can be saved as"):
+        segment_file(media / "clip.mp4", tmp_path / "x.png", segmenter=tiny_segmenter)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.jpg"]
+
+
+def test_animated_gif_is_a_video(tmp_path, tiny_segmenter):
+    frames = [Image.fromarray(np.full((40, 40, 3), v, np.uint8)) for v in (0, 120, 240)]
+    gif = tmp_path / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    result = segment_file(gif, tmp_path / "anim.mp4", RenderOptions(mode="cutout"), segmenter=tiny_segmenter)
+    assert result.kind == "video" and result.frames == 3
+
+
+@pytest.mark.parametrize("content", [b"", b"not a video at all\n" * 40])
+def test_bad_video_leaves_nothing_behind(tmp_path, tiny_segmenter, content):
+    src = tmp_path / "in" / "bad.mp4"
+    src.parent.mkdir()
+    src.write_bytes(content)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(InputError):
+        segment_file(src, out_dir / "result.mp4", segmenter=tiny_segmenter)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_writer_failure_removes_partial_output(tmp_path, media, tiny_segmenter):
+    def boom(progress):
+        if progress.done >= 8:
+            raise RuntimeError("cancelled")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(RuntimeError, match="cancelled"):
+        segment_video(media / "clip.mp4", out_dir / "r.mp4", RenderOptions(), boom, segmenter=tiny_segmenter)
+    assert list(out_dir.iterdir()) == []

@@ -1,0 +1,107 @@
+"""Probe, reader and writers on clips generated with ffmpeg's lavfi sources."""
+
+import numpy as np
+import pytest
+from conftest import ffmpeg, make_clip
+
+from app.options import InputError
+from app.video_io import VideoWriter, probe, read_frames, stream_info
+
+
+def test_probe_describes_the_clip(media):
+    info = probe(media / "clip.mp4")
+    assert (info.width, info.height, info.fps, info.frames) == (320, 240, 30.0, 90)
+    assert info.duration == pytest.approx(3.0, abs=0.05)
+    assert info.has_audio and info.audio_codec == "aac" and info.video_codec == "h264"
+    assert not probe(media / "silent.mp4").has_audio
+
+
+def test_reader_yields_every_frame_as_rgb(media):
+    frames = list(read_frames(probe(media / "clip.mp4")))
+    assert len(frames) == 90
+    assert frames[0].shape == (240, 320, 3) and frames[0].dtype == np.uint8
+    assert not np.array_equal(frames[0], frames[45])          # real, moving content
+
+
+def test_rotated_phone_clip_is_read_upright(tmp_path):
+    # A left-white / right-black landscape clip, flagged by its container as rotated 90 degrees.
+    src = tmp_path / "flat.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=black:size=320x240:rate=30:duration=1",
+           "-vf", "drawbox=x=0:y=0:w=160:h=240:color=white:t=fill", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src))
+    rotated = tmp_path / "rotated.mp4"
+    ffmpeg("-i", str(src), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
+    info = probe(rotated)
+    assert abs(info.rotation) == 90
+    assert (info.width, info.height) == (240, 320)           # as displayed: portrait
+    frame = next(read_frames(info))
+    assert frame.shape == (320, 240, 3)
+    top, bottom = frame[:150].mean(), frame[170:].mean()
+    left, right = frame[:, :110].mean(), frame[:, 130:].mean()
+    assert abs(top - bottom) > 200 and abs(left - right) < 30  # the white half moved to top or bottom
+
+
+def test_variable_frame_rate_clip_is_read_at_constant_rate(tmp_path):
+    src = tmp_path / "vfr.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=1.5[a];"
+           "testsrc2=size=320x240:rate=15:duration=1.5[b];[a][b]concat=n=2:v=1:a=0",
+           "-vsync", "vfr", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src))
+    info = probe(src)
+    assert info.fps != 30 and info.fps != 15                  # the average rate, between the two
+    n = sum(1 for _ in read_frames(info))
+    assert n / info.fps == pytest.approx(3.0, abs=1.5 / info.fps)  # the clip's 3 s, within a frame or so
+
+
+@pytest.mark.parametrize("fmt, alpha", [("mp4", False), ("webm", False), ("webm", True), ("gif", False), ("gif", True)])
+def test_writers_odd_size(tmp_path, fmt, alpha):
+    h, w, c = 77, 51, 4 if alpha else 3
+    out = tmp_path / f"out.{fmt}"
+    rng = np.random.default_rng(0)
+    with VideoWriter(out, fmt, w, h, "30/1", alpha=alpha) as writer:
+        for _ in range(30):
+            writer.write(rng.integers(0, 256, (h, w, c), dtype=np.uint8))
+    v = stream_info(out)["streams"][0]
+    expected = {"mp4": 30, "webm": 30, "gif": 15}[fmt]              # GIF is capped at 15 fps
+    assert int(v["nb_read_frames"]) == expected
+    if fmt != "gif":
+        assert (v["width"], v["height"]) == (52, 78)              # padded to even, never cropped
+    if fmt == "webm" and alpha:
+        assert v["tags"].get("alpha_mode") == "1"
+
+
+def test_writer_rejects_wrong_frame(tmp_path):
+    with pytest.raises(ValueError):
+        with VideoWriter(tmp_path / "x.mp4", "mp4", 32, 32, "30/1") as writer:
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+
+
+@pytest.mark.parametrize("name, content, words", [
+    ("empty.mp4", b"", "is empty"),
+    ("text.mp4", b"this is not a video\n" * 50, "not a video"),
+])
+def test_probe_rejects_bad_files(tmp_path, name, content, words):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(InputError, match=words):
+        probe(path)
+
+
+def test_probe_rejects_audio_only_and_truncated(tmp_path, media):
+    audio = tmp_path / "song.m4a"
+    ffmpeg("-f", "lavfi", "-i", "sine=duration=1", str(audio))
+    with pytest.raises(InputError, match="no video track"):
+        probe(audio)
+    data = (media / "clip.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])        # moov atom at the end: lost
+    with pytest.raises(InputError, match="cut short"):
+        probe(cut)
+
+
+def test_truncated_faststart_clip_yields_what_it_has(tmp_path):
+    src = make_clip(tmp_path / "fs.mp4", extra=("-movflags", "+faststart"))
+    data = src.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])        # index kept, half the media data gone
+    info = probe(cut)
+    n = sum(1 for _ in read_frames(info))
+    assert 0 < n < 90
