@@ -1,0 +1,122 @@
+"""Peak memory of the streaming pipeline against clip length: it must stay flat.
+
+    python -m bench.memory --minutes 1 10                 # synthetic 1080x1920 24 fps clips with audio
+    python -m bench.memory --minutes 1 --model default    # with the shipped weights instead of a tiny net
+
+Each clip is segmented (cutout -> MP4 with audio) in a fresh child process, so each peak RSS is that run's
+alone. The tiny model (a random mobilenet_v2 UNet at 128 px) isolates what the streaming design costs, since
+the model's own memory is constant whatever the length; `--model default` measures the shipped weights.
+Peak RSS is reported for the Python process (getrusage) and, sampled every 0.2 s, for it plus its ffmpeg children.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from app.video_io import ffmpeg_exe
+
+
+def make_clip(path: Path, minutes: float, size: str, fps: int) -> Path:
+    if not path.exists():
+        seconds = minutes * 60
+        subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                        f"testsrc2=size={size}:rate={fps}:duration={seconds}", "-f", "lavfi", "-i",
+                        f"sine=frequency=330:duration={seconds}", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-crf", "35", "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(path)], check=True)
+    return path
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants (Linux /proc), in MB."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                stack += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total / 1024
+
+
+class _PeakSampler(threading.Thread):
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.peak, self.done = pid, every, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            self.peak = max(self.peak, _tree_rss_mb(self.pid))
+
+
+def child(clip: str, weights: str | None, tiny: bool) -> None:
+    """Runs in the child process: one job, then prints its figures as JSON."""
+    import torch
+
+    from app.options import Limits, RenderOptions
+    from app.pipeline import load_segmenter, segment_video
+    from model import ModelSpec, Segmenter, build_model
+
+    if tiny:
+        torch.manual_seed(0)
+        spec = ModelSpec(encoder="mobilenet_v2", decoder_channels=(32, 16, 16, 8, 8), infer_size=128)
+        segmenter = Segmenter(build_model(spec), spec, name="tiny-random")
+    else:
+        segmenter = load_segmenter(weights)
+    sampler = _PeakSampler(os.getpid())
+    sampler.start()
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = segment_video(clip, Path(tmp) / "out.mp4", RenderOptions(mode="cutout"), segmenter=segmenter,
+                               limits=Limits(max_duration_s=3600, max_frames=10**6))
+        wall = time.perf_counter() - start
+    sampler.done.set()
+    sampler.join()
+    print(json.dumps({"frames": result.frames, "wall_s": wall,
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "tree_peak_rss_mb": sampler.peak}))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--minutes", type=float, nargs="+", default=[1, 10])
+    p.add_argument("--size", default="1080x1920", help="WxH of the synthetic clips")
+    p.add_argument("--fps", type=int, default=24)
+    p.add_argument("--model", choices=["tiny", "default"], default="tiny")
+    p.add_argument("--weights", help="checkpoint for --model default (default: weights/default.safetensors)")
+    p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "segment-bench",
+                   help="where generated clips are cached")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        child(args.child, args.weights, args.model == "tiny")
+        return
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"model: {args.model}; clips: {args.size} @ {args.fps} fps with audio; mode cutout -> MP4")
+    print(f"{'minutes':>7} {'frames':>7} {'wall s':>8} {'fps':>6} {'python peak RSS MB':>19} {'with ffmpeg, MB':>16}")
+    for minutes in args.minutes:
+        clip = make_clip(args.workdir / f"synthetic_{args.size}_{args.fps}_{minutes:g}min.mp4", minutes, args.size,
+                         args.fps)
+        cmd = [sys.executable, "-m", "bench.memory", "--child", str(clip), "--model", args.model]
+        if args.weights:
+            cmd += ["--weights", args.weights]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        print(f"{minutes:>7g} {r['frames']:>7} {r['wall_s']:>8.1f} {r['frames'] / r['wall_s']:>6.1f} "
+              f"{r['peak_rss_mb']:>19.0f} {r['tree_peak_rss_mb']:>16.0f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
