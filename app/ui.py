@@ -1,0 +1,405 @@
+"""The web page: drop in a clip or a photo, pick what you want back, watch it run, preview and download.
+
+    streamlit run app/ui.py --server.address=0.0.0.0 --server.port=8501      # or: make run
+    SEGMENT_WEIGHTS=runs/mine/best.safetensors make run                        # another checkpoint
+
+Thin on purpose: the work goes through `app.pipeline`; this page turns widgets into `RenderOptions` and a
+`Result` into a preview and a download button. It is the only module that imports streamlit.
+
+Settings (environment): SEGMENT_WEIGHTS (a .safetensors checkpoint, default weights/default.safetensors);
+SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, SEGMENT_MAX_IMAGE_PIXELS (`Limits.from_env`);
+the upload size is Streamlit's own `server.maxUploadSize` (.streamlit/config.toml, megabytes).
+"""
+
+from __future__ import annotations
+
+# `app` first: it sets OMP_WAIT_POLICY before anything below loads torch.
+import app  # noqa: F401  isort: skip
+
+import logging
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from app import pipeline
+from app.options import InputError, Limits, RenderOptions, parse_colour
+from app.video_io import MediaInfo, probe, read_frames
+from model import Segmenter
+
+import streamlit as st
+
+log = logging.getLogger("app.ui")
+
+VIDEO_TYPES = ["mp4", "mov", "m4v", "webm", "mkv", "avi", "gif"]
+IMAGE_TYPES = ["jpg", "jpeg", "png", "webp"]
+MODE_LABELS = {
+    "cutout": "Cutout on a colour",
+    "transparent": "Transparent cutout",
+    "overlay": "Highlight overlay",
+    "mask": "Black & white mask",
+    "blur": "Blurred background",
+    "replace": "New background image",
+    "collage": "Side by side",
+}
+VIDEO_FORMATS = {"MP4": "mp4", "WebM": "webm", "GIF": "gif"}
+IMAGE_FORMATS = {"PNG": "png", "JPG": "jpg", "WebP": "webp"}
+MIME = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "png": "image/png", "jpg": "image/jpeg",
+        "webp": "image/webp"}
+# Presets scale the model's own inference size (the long side a frame is shrunk to before the network).
+PRESETS = {"Fast": 0.8, "Balanced": 1.0, "Quality": 1.2}
+# Codecs Chromium/Firefox/Safari play in a <video>; anything else is previewed by its first frame.
+PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
+GENERIC_ERROR = "Something went wrong while processing this file; please try again, or try another file."
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+def weights_path() -> Path:
+    return Path(os.environ.get("SEGMENT_WEIGHTS") or pipeline.DEFAULT_WEIGHTS)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=2)
+def _load_model(path: str, mtime_ns: int) -> Segmenter:
+    # mtime in the key: new weights dropped in place are picked up without a restart.
+    return pipeline.load_segmenter(path)
+
+
+def load_model() -> Segmenter:
+    """The process-wide model (loaded once, shared by every session); InputError when there are no weights."""
+    path = weights_path()
+    if not path.is_file():
+        return pipeline.load_segmenter(os.environ.get("SEGMENT_WEIGHTS") or None)  # raises the clear message
+    return _load_model(str(path), path.stat().st_mtime_ns)
+
+
+@st.cache_resource(max_entries=8)
+def _at_size(_base: Segmenter, key: tuple, infer_size: int) -> Segmenter:
+    # Shares the cached network (no copy of the weights); only the frame size fed to it differs.
+    return Segmenter(_base.model, _base.spec, device=_base.device, infer_size=infer_size, name=_base.name,
+                     metadata=_base.metadata)
+
+
+def preset_model(base: Segmenter, preset: str) -> Segmenter:
+    size = max(64, round(base.infer_size * PRESETS[preset] / 32) * 32)
+    if size == base.infer_size:
+        return base
+    return _at_size(base, (str(weights_path()), id(base.model)), size)
+
+
+# ------------------------------------------------------------------------------------------ session files
+
+class Scratch:
+    """A per-session temporary folder, deleted when the session ends (or the process exits)."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="segment-ui-"))
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def new_file(self, prefix: str, suffix: str = "") -> Path:
+        # Random names only: an upload's own name never becomes part of a path.
+        return self.path / f"{prefix}-{secrets.token_hex(8)}{suffix}"
+
+
+@dataclass(frozen=True)
+class Upload:
+    file_id: str
+    name: str                 # as the user named it: for display and the download name only
+    path: Path                # where it lies, under a random name
+    size: int                 # bytes
+    kind: str                 # "video" or "image"
+    width: int
+    height: int
+    info: MediaInfo | None    # for videos
+    error: str | None = None
+
+
+def scratch() -> Scratch:
+    if "scratch" not in st.session_state:
+        st.session_state.scratch = Scratch()
+    return st.session_state.scratch
+
+
+def _unlink(path: Path | None) -> None:
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _suffix(name: str, allowed: list[str]) -> str:
+    """The upload's extension if it is one we accept (ffmpeg likes a hint), else none; never anything else."""
+    ext = Path(name).suffix.lower().lstrip(".")
+    return f".{ext}" if ext in allowed else ""
+
+
+def _readable(message: str, path: Path, name: str) -> str:
+    """Engine messages name the temporary file; the user knows it by its own name."""
+    return message.replace(path.name, name)
+
+
+def safe_stem(name: str) -> str:
+    stem = re.sub(r"[^\w\-]+", "_", Path(name).stem, flags=re.ASCII).strip("_.")[:60]
+    return stem or "clip"
+
+
+def take_upload(uploaded, limits: Limits, max_bytes: int) -> Upload:
+    """Save the upload under a random name in this session's folder and find out what it is."""
+    name = uploaded.name
+    path = scratch().new_file("upload", _suffix(name, VIDEO_TYPES + IMAGE_TYPES))
+    common = dict(file_id=uploaded.file_id, name=name, path=path, size=uploaded.size)
+    if uploaded.size > max_bytes:
+        return Upload(**common, kind="", width=0, height=0, info=None,
+                      error=f"{name} is {uploaded.size / 2**20:.0f} MB; uploads are limited to "
+                            f"{max_bytes / 2**20:.0f} MB")
+    with open(path, "wb") as f:
+        f.write(uploaded.getbuffer())
+    try:
+        if pipeline.is_still_image(path):
+            with Image.open(path) as im:
+                width, height = im.size
+            if width * height > limits.max_image_pixels:
+                raise InputError(f"{name} is {width}x{height}; images are limited to "
+                                 f"{limits.max_image_pixels // 1_000_000} megapixels")
+            return Upload(**common, kind="image", width=width, height=height, info=None)
+        info = probe(path)
+        pipeline.check_video_limits(info, limits)
+        return Upload(**common, kind="video", width=info.width, height=info.height, info=info)
+    except InputError as exc:
+        return Upload(**common, kind="", width=0, height=0, info=None, error=_readable(str(exc), path, name))
+    except Exception:
+        log.exception("could not inspect an upload")
+        return Upload(**common, kind="", width=0, height=0, info=None,
+                      error=f"{name} could not be read: it is damaged or not a video or photo")
+
+
+def current_upload(uploaded, limits: Limits, max_bytes: int) -> Upload | None:
+    """The session's upload, saved once per file (not on every rerun); the previous one's files removed."""
+    held: Upload | None = st.session_state.get("upload")
+    if uploaded is None or (held and held.file_id != uploaded.file_id):
+        if held:
+            _unlink(held.path)
+            clear_result()
+            st.session_state.pop("error", None)
+        st.session_state.upload = held = None
+    if uploaded is not None and held is None:
+        held = st.session_state.upload = take_upload(uploaded, limits, max_bytes)
+        if held.error:
+            _unlink(held.path)
+    return held
+
+
+def clear_result() -> None:
+    result = st.session_state.pop("result", None)
+    if result:
+        _unlink(result["path"])
+
+
+def background_image(uploaded) -> str | None:
+    """The replacement background, saved once per file under a random name."""
+    held = st.session_state.get("background")
+    if uploaded is None or (held and held[0] != uploaded.file_id):
+        if held:
+            _unlink(held[1])
+        st.session_state.background = held = None
+    if uploaded is not None and held is None:
+        path = scratch().new_file("background", _suffix(uploaded.name, IMAGE_TYPES))
+        path.write_bytes(uploaded.getbuffer())
+        held = st.session_state.background = (uploaded.file_id, path)
+    return str(held[1]) if held else None
+
+
+# ------------------------------------------------------------------------------------------------ text
+
+def duration_text(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
+
+
+def facts(upload: Upload) -> str:
+    size = f"{upload.size / 2**20:.1f} MB" if upload.size >= 2**20 else f"{upload.size / 1024:.0f} KB"
+    if upload.kind == "image":
+        return f"Photo · {upload.width}×{upload.height} · {size}"
+    info = upload.info
+    audio = "with audio" if info.has_audio else "no audio"
+    return (f"Video · {info.width}×{info.height} · {info.duration:.1f} s · {info.fps:.3g} fps · "
+            f"{info.frames} frames · {audio} · {size}")
+
+
+def progress_text(p: pipeline.Progress) -> str:
+    eta = f" · about {duration_text(p.eta)} left" if p.done < p.total else ""
+    return f"{p.done} / {p.total} frames · {p.fps:.1f} fps{eta}"
+
+
+# ----------------------------------------------------------------------------------------------- pieces
+
+def sidebar(limits: Limits, max_mb: int) -> Segmenter | None:
+    with st.sidebar:
+        st.header("Model")
+        try:
+            model = load_model()
+        except InputError as exc:
+            st.error(f"No model is loaded: {exc}")
+            return None
+        except Exception:
+            log.exception("could not load the model")
+            st.error(f"The model at {weights_path()} could not be loaded; see the server log.")
+            return None
+        iou = (model.metadata.get("metrics") or {}).get("val_iou")
+        st.markdown(f"**{model.name}**")
+        st.caption(f"validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else "validation IoU not recorded")
+        st.caption(f"runs on {model.device.type.upper()} · frames shrunk to {model.infer_size} px (Balanced)")
+        st.header("Limits")
+        st.caption(f"Uploads up to {max_mb} MB · clips up to {duration_text(limits.max_duration_s)} and "
+                   f"{limits.max_frames} frames · frames up to {limits.max_side} px")
+    return model
+
+
+def preview(upload: Upload) -> None:
+    if upload.kind == "image":
+        st.image(str(upload.path), width="stretch")
+    elif upload.info.video_codec in PLAYABLE_CODECS:
+        st.video(str(upload.path), format="video/webm" if upload.path.suffix == ".webm" else "video/mp4")
+    elif upload.info.video_codec == "gif":
+        st.image(str(upload.path), width="stretch")
+    else:
+        frames = read_frames(upload.info)
+        try:
+            st.image(next(frames), caption="first frame (this format does not play in the browser)",
+                     width="stretch")
+        except Exception:
+            log.exception("no preview frame")
+        finally:
+            frames.close()
+
+
+def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
+    """The widgets; returns (RenderOptions keyword arguments, format, preset)."""
+    mode = st.radio("Output", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode", horizontal=True)
+    kwargs: dict = {"mode": mode}
+    if mode in ("cutout", "collage"):
+        kwargs["background"] = parse_colour(st.color_picker("Background colour", "#FFFFFF", key="colour"))
+    elif mode == "overlay":
+        kwargs["tint"] = parse_colour(st.color_picker("Highlight colour", "#FE2C55", key="tint"))
+    elif mode == "blur":
+        kwargs["blur_sigma"] = float(st.slider("Blur strength (0: automatic)", 0, 60, 0, key="blur"))
+    elif mode == "replace":
+        bg = st.file_uploader("Background image", type=IMAGE_TYPES, key="background_upload")
+        kwargs["background_image"] = background_image(bg)
+    is_image = upload is not None and upload.kind == "image"
+    formats = IMAGE_FORMATS if is_image else VIDEO_FORMATS
+    if mode == "transparent" and not is_image:
+        labels = ["WebM", "GIF", "MP4"]   # the formats that keep transparency first
+    else:
+        labels = list(formats)
+    label = st.radio("Format", labels, key=f"format_{'image' if is_image else 'video'}_{mode == 'transparent'}",
+                     horizontal=True)
+    preset = st.radio("Speed / quality", list(PRESETS), index=1, key="preset", horizontal=True,
+                      help="Fast shrinks frames more before the model; Quality less (slower, finer edges).")
+    return kwargs, formats[label], preset
+
+
+def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Limits) -> None:
+    """Run the pipeline with a live progress bar; keep the result (or the error sentence) in the session."""
+    st.session_state.pop("error", None)
+    if kwargs["mode"] == "replace" and not kwargs.get("background_image"):
+        st.session_state.error = "Choose a background image for 'New background image', then run again."
+        return
+    dst = scratch().new_file("result", f".{fmt}")
+    bar = st.progress(0.0, text="Starting…")
+    last = [0.0]
+
+    def on_progress(p: pipeline.Progress) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.25 or p.done >= p.total:   # a few updates a second is plenty for the page
+            last[0] = now
+            bar.progress(min(1.0, p.done / max(p.total, 1)), text=progress_text(p))
+
+    try:
+        options = RenderOptions(**kwargs)
+        result = pipeline.segment_file(upload.path, dst, options, on_progress, segmenter=model, fmt=fmt,
+                                       limits=limits)
+    except InputError as exc:
+        _unlink(dst)
+        bar.empty()
+        st.session_state.error = _readable(str(exc), upload.path, upload.name)
+        return
+    except Exception:
+        _unlink(dst)
+        bar.empty()
+        log.exception("processing failed")
+        st.session_state.error = GENERIC_ERROR
+        return
+    bar.progress(1.0, text=f"Done: {result.frames} frame{'s' * (result.frames != 1)} in "
+                           f"{result.seconds:.1f} s ({result.speed:.1f} fps)")
+    clear_result()
+    st.session_state.result = {
+        "path": result.path, "kind": result.kind, "format": result.format, "frames": result.frames,
+        "seconds": result.seconds, "width": result.width, "height": result.height, "has_audio": result.has_audio,
+        "notes": result.notes, "file_name": f"{safe_stem(upload.name)}_{kwargs['mode']}.{result.format}",
+        "upload_id": upload.file_id,
+    }
+
+
+def show_result(result: dict) -> None:
+    st.subheader("Result")
+    path, fmt = result["path"], result["format"]
+    if fmt in ("mp4", "webm"):
+        st.video(str(path), format=MIME[fmt], loop=True)
+    else:
+        st.image(str(path), width="stretch")
+    what = f"{result['frames']} frames" if result["kind"] == "video" else "photo"
+    audio = " · audio kept" if result["has_audio"] else ""
+    st.caption(f"{fmt.upper()} · {result['width']}×{result['height']} · {what}{audio} · "
+               f"{path.stat().st_size / 2**20:.1f} MB · made in {result['seconds']:.1f} s")
+    for note in result["notes"]:
+        st.info(note)
+    # The bytes go to the browser as a file; the click does not rerun the script (the work is never redone).
+    st.download_button(f"Download {fmt.upper()}", data=path.read_bytes(), file_name=result["file_name"],
+                       mime=MIME[fmt], type="primary", on_click="ignore", key="download", icon=":material/download:")
+
+
+# ------------------------------------------------------------------------------------------------- page
+
+def main() -> None:
+    st.set_page_config(page_title="Dance cutout", page_icon="🕺", layout="wide")
+    limits = Limits.from_env()
+    max_mb = int(st.get_option("server.maxUploadSize"))
+    model = sidebar(limits, max_mb)
+
+    st.title("Dance cutout")
+    st.caption("Cut the dancer out of a TikTok clip or a photo: a mask, a highlight, a cutout on any colour, "
+               "a transparent cutout, a blurred or new background, or all side by side.")
+    if model is None:
+        st.error("The app has no model to run, so it cannot process files yet; see the sidebar.")
+
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        uploaded = st.file_uploader("Clip or photo", type=VIDEO_TYPES + IMAGE_TYPES, key="upload_widget",
+                                    help=f"Videos: {', '.join(VIDEO_TYPES)}. Photos: {', '.join(IMAGE_TYPES)}.")
+        upload = current_upload(uploaded, limits, max_mb * 2**20)
+        if upload and upload.error:
+            st.error(upload.error)
+        elif upload:
+            preview(upload)
+            st.caption(facts(upload))
+    with right:
+        kwargs, fmt, preset = choose_options(upload if upload and not upload.error else None)
+        ready = model is not None and upload is not None and not upload.error
+        clicked = st.button("Run", type="primary", disabled=not ready, key="run", width="stretch",
+                            icon=":material/play_arrow:")
+
+    if clicked and ready:
+        run_job(upload, kwargs, fmt, preset_model(model, preset), limits)
+    if st.session_state.get("error"):
+        st.error(st.session_state.error)
+    if st.session_state.get("result"):
+        show_result(st.session_state.result)
+
+
+main()
