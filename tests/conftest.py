@@ -72,3 +72,13 @@ def tiny_segmenter(tiny_weights):
     from model import Segmenter
 
     return Segmenter.from_checkpoint(tiny_weights, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_app(tiny_weights, tmp_path_factory):
+    """The web app started with the Dockerfile's exact command on 127.0.0.1 (tiny random model): its URL."""
+    from tests.ui_helpers import running_app
+
+    log = tmp_path_factory.mktemp("app") / "streamlit.log"
+    with running_app(tiny_weights, log) as (url, _env):
+        yield url
