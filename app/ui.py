@@ -402,4 +402,5 @@ def main() -> None:
         show_result(st.session_state.result)
 
 
-main()
+if __name__ == "__main__":   # how `streamlit run` executes the page; importing the module runs nothing
+    main()

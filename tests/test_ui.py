@@ -1,0 +1,189 @@
+"""The Streamlit page through Streamlit's AppTest (no browser): upload, run, result, download, errors, cleanup.
+
+The page runs the tiny random model (SEGMENT_WEIGHTS), so these tests check the plumbing, not the quality.
+"""
+
+from __future__ import annotations
+
+import gc
+import io
+import json
+import subprocess
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from app import pipeline
+from app.video_io import ffprobe_exe
+from tests.conftest import REPO
+
+UI = str(REPO / "app" / "ui.py")
+
+
+@pytest.fixture
+def page(monkeypatch, tiny_weights):
+    monkeypatch.setenv("SEGMENT_WEIGHTS", str(tiny_weights))
+    at = AppTest.from_file(UI, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "application/octet-stream") -> AppTest:
+    at.file_uploader(key="upload_widget").upload(name, data, mime)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run(at: AppTest) -> AppTest:
+    at.button(key="run").click()
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def probe_streams(path) -> dict:
+    out = subprocess.run([ffprobe_exe(), "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return {s["codec_type"]: s for s in json.loads(out)["streams"]}
+
+
+def captions(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption]
+
+
+def test_sidebar_names_the_model_and_its_iou(page):
+    assert [m.value for m in page.sidebar.markdown] == ["**tiny-random**"]
+    assert "validation IoU 0.000" in [c.value for c in page.sidebar.caption]
+    assert page.button(key="run").disabled, "nothing to run before an upload"
+
+
+def test_clip_upload_run_result_and_download(page, media, monkeypatch):
+    calls = []
+    real = pipeline.segment_file
+    monkeypatch.setattr(pipeline, "segment_file", lambda *a, **k: calls.append(a) or real(*a, **k))
+
+    upload(page, "my dance.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
+    assert any(c.startswith("Video · 320×240 · 3.0 s · 30 fps · 90 frames · with audio") for c in captions(page))
+    held = page.session_state["upload"]
+    assert held.path.name.startswith("upload-") and "dance" not in held.path.name, "never the upload's name"
+    assert not page.button(key="run").disabled
+
+    page.radio(key="mode").set_value("cutout")
+    run(page)
+    result = page.session_state["result"]
+    assert result["file_name"] == "my_dance_cutout.mp4"
+    streams = probe_streams(result["path"])
+    assert streams["video"]["codec_name"] == "h264" and int(streams["video"]["nb_read_frames"]) == 90
+    assert "audio" in streams
+    assert page.get("video"), "the result plays in the page"
+    [button] = page.get("download_button")
+    assert button.label == "Download MP4"
+    assert any("90 frames · audio kept" in c for c in captions(page))
+    assert page.get("progress"), "the finished progress bar stays"
+    assert len(calls) == 1
+
+    # Any rerun (a download click, a widget change) shows the kept result without redoing the work.
+    page.run()
+    page.radio(key="preset").set_value("Fast").run()
+    assert not page.exception and len(calls) == 1
+    assert page.session_state["result"]["path"] == result["path"] and result["path"].is_file()
+    assert page.get("download_button")
+
+
+def test_photo_gives_image_formats_and_a_picture(page):
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (120, 90, 3), np.uint8)).save(buf, "PNG")
+    upload(page, "me.png", buf.getvalue(), "image/png")
+    assert any(c.startswith("Photo · 90×120") for c in captions(page))
+    fmt = [r for r in page.radio if r.label == "Format"][0]
+    assert fmt.options == ["PNG", "JPG", "WebP"]
+    page.radio(key="mode").set_value("transparent")
+    run(page)
+    result = page.session_state["result"]
+    assert result["kind"] == "image" and result["file_name"] == "me_transparent.png"
+    with Image.open(result["path"]) as im:
+        assert im.size == (90, 120) and im.mode == "RGBA"
+    assert page.get("download_button")[0].label == "Download PNG"
+
+
+def test_invalid_file_is_one_sentence_and_no_exception(page):
+    upload(page, "dance.mp4", b"this is not a video at all", "video/mp4")
+    [error] = page.error
+    assert "dance.mp4" in error.value and "upload-" not in error.value, "the user's name, not the temp file's"
+    assert error.value.count(". ") == 0 and "Traceback" not in error.value
+    assert page.button(key="run").disabled
+    assert not page.session_state["upload"].path.exists(), "a rejected upload is deleted at once"
+
+
+def test_clip_over_the_length_limit_is_refused_before_running(page, media, monkeypatch):
+    monkeypatch.setenv("SEGMENT_MAX_DURATION_S", "1")
+    page.run()
+    upload(page, "long.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
+    [error] = page.error
+    assert error.value == "long.mp4 lasts 3 s; the limit is 1 s"
+    assert page.button(key="run").disabled
+
+
+def test_replace_without_a_background_asks_for_one(page, media):
+    upload(page, "clip.mp4", (media / "silent.mp4").read_bytes(), "video/mp4")
+    page.radio(key="mode").set_value("replace").run()
+    run(page)
+    [error] = page.error
+    assert error.value.startswith("Choose a background image")
+    assert "result" not in page.session_state
+
+
+def test_missing_weights_is_said_clearly(monkeypatch, tmp_path, media):
+    monkeypatch.setenv("SEGMENT_WEIGHTS", str(tmp_path / "none.safetensors"))
+    at = AppTest.from_file(UI, default_timeout=60)
+    at.run()
+    assert not at.exception
+    assert "weights file not found" in at.sidebar.error[0].value
+    assert "no model" in at.error[0].value
+    upload(at, "clip.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
+    assert at.button(key="run").disabled
+
+
+def test_removing_the_upload_and_ending_the_session_leave_no_files(page, media):
+    upload(page, "clip.mp4", (media / "silent.mp4").read_bytes(), "video/mp4")
+    run(page)
+    folder = page.session_state["scratch"].path
+    upload_path, result_path = page.session_state["upload"].path, page.session_state["result"]["path"]
+    assert upload_path.is_file() and result_path.is_file()
+
+    page.file_uploader(key="upload_widget").clear()
+    page.run()
+    assert not upload_path.exists() and not result_path.exists()
+    assert not page.get("download_button")
+    assert list(folder.iterdir()) == []
+
+
+def test_session_folder_goes_with_the_session():
+    from app import ui
+
+    scratch = ui.Scratch()
+    folder = scratch.path
+    scratch.new_file("upload", ".mp4").write_bytes(b"x")
+    del scratch   # what happens to a session's state when Streamlit drops a closed session
+    gc.collect()
+    assert not folder.exists()
+
+
+@pytest.mark.parametrize("name, stem", [("my dance.mp4", "my_dance"), ("../../etc/passwd.mp4", "passwd"),
+                                        ("ダンス.mov", "clip"), (".mp4", "mp4"), ("a;rm -rf ~.mp4", "a_rm_-rf")])
+def test_download_names_are_tame(name, stem):
+    from app import ui
+
+    assert ui.safe_stem(name) == stem
+
+
+def test_progress_text():
+    from app import ui
+
+    assert ui.progress_text(pipeline.Progress(30, 90, 2.0)) == "30 / 90 frames · 15.0 fps · about 4 s left"
+    assert ui.progress_text(pipeline.Progress(90, 90, 6.0)) == "90 / 90 frames · 15.0 fps"
+    assert ui.duration_text(125) == "2:05"
