@@ -57,6 +57,7 @@ MIME = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "png": "im
 PRESETS = {"Fast": 0.8, "Balanced": 1.0, "Quality": 1.2}
 # Codecs Chromium/Firefox/Safari play in a <video>; anything else is previewed by its first frame.
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
+PREVIEW_HEIGHT = 440   # px: a tall phone clip should not push everything else off the screen
 GENERIC_ERROR = "Something went wrong while processing this file; please try again, or try another file."
 
 
@@ -221,8 +222,12 @@ def duration_text(seconds: float) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds} s"
 
 
+def _size_text(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} KB"
+
+
 def facts(upload: Upload) -> str:
-    size = f"{upload.size / 2**20:.1f} MB" if upload.size >= 2**20 else f"{upload.size / 1024:.0f} KB"
+    size = _size_text(upload.size)
     if upload.kind == "image":
         return f"Photo · {upload.width}×{upload.height} · {size}"
     info = upload.info
@@ -260,18 +265,25 @@ def sidebar(limits: Limits, max_mb: int) -> Segmenter | None:
     return model
 
 
+def fit_width(width: int, height: int) -> int:
+    """Display width that keeps the picture at most PREVIEW_HEIGHT tall."""
+    return max(120, min(720, round(width * PREVIEW_HEIGHT / max(height, 1))))
+
+
 def preview(upload: Upload) -> None:
+    width = fit_width(upload.width, upload.height)
     if upload.kind == "image":
-        st.image(str(upload.path), width="stretch")
+        st.image(str(upload.path), width=width)
     elif upload.info.video_codec in PLAYABLE_CODECS:
-        st.video(str(upload.path), format="video/webm" if upload.path.suffix == ".webm" else "video/mp4")
+        st.video(str(upload.path), format="video/webm" if upload.path.suffix == ".webm" else "video/mp4",
+                 width=width)
     elif upload.info.video_codec == "gif":
-        st.image(str(upload.path), width="stretch")
+        st.image(str(upload.path), width=width)
     else:
         frames = read_frames(upload.info)
         try:
             st.image(next(frames), caption="first frame (this format does not play in the browser)",
-                     width="stretch")
+                     width=width)
         except Exception:
             log.exception("no preview frame")
         finally:
@@ -349,19 +361,25 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
 def show_result(result: dict) -> None:
     st.subheader("Result")
     path, fmt = result["path"], result["format"]
-    if fmt in ("mp4", "webm"):
-        st.video(str(path), format=MIME[fmt], loop=True)
-    else:
-        st.image(str(path), width="stretch")
-    what = f"{result['frames']} frames" if result["kind"] == "video" else "photo"
-    audio = " · audio kept" if result["has_audio"] else ""
-    st.caption(f"{fmt.upper()} · {result['width']}×{result['height']} · {what}{audio} · "
-               f"{path.stat().st_size / 2**20:.1f} MB · made in {result['seconds']:.1f} s")
-    for note in result["notes"]:
-        st.info(note)
-    # The bytes go to the browser as a file; the click does not rerun the script (the work is never redone).
-    st.download_button(f"Download {fmt.upper()}", data=path.read_bytes(), file_name=result["file_name"],
-                       mime=MIME[fmt], type="primary", on_click="ignore", key="download", icon=":material/download:")
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        width = fit_width(result["width"], result["height"])
+        if fmt in ("mp4", "webm"):
+            st.video(str(path), format=MIME[fmt], loop=True, width=width)
+        else:
+            st.image(str(path), width=width)
+    with right:
+        what = f"{result['frames']} frames" if result["kind"] == "video" else "photo"
+        audio = " · audio kept" if result["has_audio"] else ""
+        st.markdown(f"**{result['file_name']}**")
+        st.caption(f"{fmt.upper()} · {result['width']}×{result['height']} · {what}{audio} · "
+                   f"{_size_text(path.stat().st_size)} · made in {result['seconds']:.1f} s")
+        for note in result["notes"]:
+            st.info(note)
+        # The bytes go to the browser as a file; the click does not rerun the script (the work is never redone).
+        st.download_button(f"Download {fmt.upper()}", data=path.read_bytes(), file_name=result["file_name"],
+                           mime=MIME[fmt], type="primary", on_click="ignore", key="download",
+                           icon=":material/download:", width="stretch")
 
 
 # ------------------------------------------------------------------------------------------------- page

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import gc
 import io
-import json
-import subprocess
 
 import numpy as np
 import pytest
@@ -16,8 +14,7 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from app import pipeline
-from app.video_io import ffprobe_exe
-from tests.conftest import REPO
+from tests.ui_helpers import REPO, probe_streams
 
 UI = str(REPO / "app" / "ui.py")
 
@@ -43,12 +40,6 @@ def run(at: AppTest) -> AppTest:
     at.run()
     assert not at.exception, at.exception
     return at
-
-
-def probe_streams(path) -> dict:
-    out = subprocess.run([ffprobe_exe(), "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(path)],
-                         capture_output=True, text=True, check=True).stdout
-    return {s["codec_type"]: s for s in json.loads(out)["streams"]}
 
 
 def captions(at: AppTest) -> list[str]:

@@ -132,3 +132,12 @@ def running_app(weights: Path | None, log_path: Path, **extra_env: str) -> Itera
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def probe_streams(path: Path) -> dict[str, dict]:
+    """ffprobe's streams by type ('video', 'audio'), with exact decoded frame counts (nb_read_frames)."""
+    from app.video_io import ffprobe_exe
+
+    out = subprocess.run([ffprobe_exe(), "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return {s["codec_type"]: s for s in json.loads(out)["streams"]}
