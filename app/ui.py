@@ -347,6 +347,9 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
         log.exception("processing failed")
         st.session_state.error = GENERIC_ERROR
         return
+    except BaseException:   # Streamlit stopping the run (a widget changed, the tab closed): keep nothing
+        _unlink(dst)
+        raise
     bar.progress(1.0, text=f"Done: {result.frames} frame{'s' * (result.frames != 1)} in "
                            f"{result.seconds:.1f} s ({result.speed:.1f} fps)")
     clear_result()

@@ -82,7 +82,10 @@ def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_
         screenshot(page, tmp_path, "app-running.png")
         page.get_by_role("button", name="Download MP4").wait_for(timeout=600_000)
         page.get_by_text(re.compile(r"^Done: ")).wait_for()
-        page.wait_for_timeout(500)   # let the result video draw its first frame
+        # Both videos (upload and result) have their first frame, so the screenshot shows pictures, not spinners.
+        page.wait_for_function("() => { const v = [...document.querySelectorAll('video')];"
+                               " return v.length == 2 && v.every(e => e.readyState >= 2); }", timeout=30_000)
+        page.wait_for_timeout(300)
         shot = screenshot(page, tmp_path, "app-result.png")
         assert shot.stat().st_size > 20_000
         assert page.get_by_text("Traceback").count() == 0
