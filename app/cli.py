@@ -22,6 +22,7 @@ from app.options import IMAGE_FORMATS, MODES, VIDEO_FORMATS, InputError, RenderO
     parse_colour
 from app.pipeline import Progress, is_still_image, load_segmenter, segment_image, segment_video
 from app.video_io import FFmpegError
+from model.refine import RAW, RefineOptions
 
 MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif", ".jpg", ".jpeg", ".png", ".webp",
                   ".bmp", ".tif", ".tiff"}
@@ -42,6 +43,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--weights", "-w", type=Path, help="a .safetensors checkpoint (default: weights/default.safetensors)")
     p.add_argument("--batch", type=int, default=4, help="frames per model call")
     p.add_argument("--crf", type=int, default=20, help="H.264 quality, lower is better (default 20)")
+    r = p.add_argument_group("matte refinement (see README, 'Steady edges')")
+    r.add_argument("--smooth", type=float, default=RefineOptions.temporal,
+                   help="temporal smoothing in still areas, 0 (off) to 0.9 (default %(default)s)")
+    r.add_argument("--edges", choices=["guided", "bilinear"], default=RefineOptions.edges,
+                   help="edge-aware (guided filter) or plain upsampling of the matte (default %(default)s)")
+    r.add_argument("--keep", choices=["all", "largest"], default=RefineOptions.keep,
+                   help="keep all people or only the largest (default %(default)s)")
+    r.add_argument("--min-blob", type=float, default=RefineOptions.min_blob,
+                   help="drop specks smaller than this fraction of the frame (default %(default)s)")
+    r.add_argument("--feather", type=float, default=0.0, help="soften the edge by this many pixels")
+    r.add_argument("--threshold", type=float, help="hard 0/1 matte at this level instead of soft alpha")
+    r.add_argument("--raw", action="store_true", help="per-frame output: no smoothing, clean-up or guided edges")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -68,8 +81,14 @@ def build_options(args: argparse.Namespace) -> RenderOptions:
             mode = "replace"
     else:
         colour = parse_colour(args.background)
+    try:
+        refine = RAW if args.raw else RefineOptions(temporal=args.smooth, edges=args.edges, keep=args.keep,
+                                                    min_blob=args.min_blob, feather=args.feather,
+                                                    threshold=args.threshold)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     return RenderOptions(mode=mode, background=colour, background_image=background_image,
-                         tint=parse_colour(args.tint), batch_size=args.batch, crf=args.crf)
+                         tint=parse_colour(args.tint), batch_size=args.batch, crf=args.crf, refine=refine)
 
 
 def plan_outputs(files: list[Path], out: Path, fmt: str | None, many: bool, mode: str) -> list[tuple[Path, Path, str]]:

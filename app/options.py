@@ -15,6 +15,8 @@ from pathlib import Path
 
 from PIL import ImageColor
 
+from model.refine import RefineOptions
+
 
 class InputError(ValueError):
     """A problem with what the user gave us (file, option, limit), worded for that user."""
@@ -69,6 +71,7 @@ class RenderOptions:
     crf: int = 20                             # H.264 quality (lower is better, 18-23 is visually clean)
     gif_fps: float = 15.0
     gif_long_side: int = 480
+    refine: RefineOptions = RefineOptions()   # temporal smoothing, clean-up, edges (model/refine.py)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:

@@ -31,6 +31,7 @@ from app.options import ALPHA_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, InputError,
     format_from_path
 from app.video_io import MediaInfo, VideoWriter, probe, read_frames
 from model import Segmenter
+from model.refine import Refiner
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 
@@ -265,9 +266,10 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
             sink = _Sink(writer.write, maxsize=2 * options.batch_size)
             try:
                 done = 0
+                refiner = Refiner(options.refine)
                 for batch in batches:
-                    for frame, a in zip(batch, segmenter.predict(batch)):
-                        sink.put(render(frame, a))
+                    for frame, prob in zip(batch, segmenter.predict_lowres(batch)):
+                        sink.put(render(frame, refiner(frame, prob)))
                     done += len(batch)
                     if on_progress:
                         on_progress(Progress(done, max(info.frames, done), time.perf_counter() - start))
@@ -337,7 +339,7 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     segmenter = segmenter or load_segmenter()
     h, w = frame.shape[:2]
     render, _, notes = _render_fn(options, h, w, fmt)
-    out = render(frame, segmenter.predict([frame])[0])
+    out = render(frame, Refiner(options.refine)(frame, segmenter.predict_lowres([frame])[0]))
     tmp = _temp_beside(dst)
     try:
         Image.fromarray(out).save(tmp, format={"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt],

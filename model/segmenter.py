@@ -75,18 +75,24 @@ class Segmenter:
         x, shapes = self._prepare(frames)
         return self.model(x), shapes
 
+    def predict_lowres(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
+        """Float32 person probability at inference resolution (padding cropped off), for refinement
+        (temporal smoothing, guided upsampling) that is cheaper to do small."""
+        if len(frames) == 0:
+            return []
+        out, shapes = self.logits(frames)
+        if self.spec.classes > 1:
+            probs = (out.argmax(dim=1) > 0).float().cpu().numpy()
+        else:
+            probs = torch.sigmoid(out[:, 0]).float().cpu().numpy()
+        return [p[:h, :w] for p, (h, w) in zip(probs, shapes)]
+
     def predict(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """Float32 alpha in [0, 1] at each frame's own size (for multi-class models: any non-background class)."""
         if self.spec.classes > 1:
             return [(labels > 0).astype(np.float32) for labels in self.predict_labels(frames)]
-        if len(frames) == 0:
-            return []
-        out, shapes = self.logits(frames)
-        probs = torch.sigmoid(out[:, 0]).float().cpu().numpy()
-        alphas = []
-        for p, (h, w), frame in zip(probs, shapes, frames):
-            alphas.append(cv2.resize(p[:h, :w], (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR))
-        return alphas
+        return [cv2.resize(p, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_LINEAR)
+                for p, f in zip(self.predict_lowres(frames), frames)]
 
     def predict_labels(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """Uint8 class ids per pixel. Argmax runs at low resolution, then a nearest upsample: far cheaper than

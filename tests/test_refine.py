@@ -1,0 +1,85 @@
+"""Matte refinement: temporal smoothing, clean-up, guided upsampling and the flicker measure."""
+
+import numpy as np
+import pytest
+
+from model.refine import RAW, Refiner, RefineOptions, clean, flicker, guided_upsample
+
+
+def test_guided_upsampling_follows_the_pictures_edge():
+    # A frame whose left half is dark and right half bright; a blurry low-res prob of the same split.
+    frame = np.zeros((160, 160, 3), np.uint8)
+    frame[:, 80:] = 255
+    prob = np.zeros((20, 20), np.float32)
+    prob[:, 10:] = 1.0
+    prob = np.clip(prob + np.linspace(-0.3, 0.3, 20)[None, :] * (np.abs(np.arange(20) - 10) < 3), 0, 1)
+    guided = guided_upsample(prob, frame, radius=2, eps=1e-3)
+    bilinear = Refiner(RAW)(frame, prob)
+    transition = lambda a: int(((a > 0.1) & (a < 0.9)).sum(axis=1).mean())  # noqa: E731
+    assert guided.shape == (160, 160)
+    assert transition(guided) < transition(bilinear) / 2        # a crisper edge, where the picture's edge is
+    assert guided[:, :70].max() < 0.1 and guided[:, 90:].min() > 0.9
+
+
+def test_guided_upsampling_of_a_flat_matte_stays_flat():
+    frame = np.random.default_rng(0).integers(0, 256, (64, 48, 3), dtype=np.uint8)
+    out = guided_upsample(np.full((16, 12), 0.7, np.float32), frame, radius=2, eps=1e-3)
+    assert np.allclose(out, 0.7, atol=1e-3)
+
+
+def test_temporal_smoothing_calms_static_flicker_but_follows_motion():
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    base = np.zeros((40, 40), np.float32)
+    base[10:30, 10:30] = 1
+    noisy = [np.clip(base + rng.normal(0, 0.2, base.shape), 0, 1).astype(np.float32) for _ in range(20)]
+    smooth_opts = RefineOptions(temporal=0.7, min_blob=0, edges="bilinear")
+    raw = [Refiner(RAW)(frame, p) for p in noisy]
+    refiner = Refiner(smooth_opts)
+    smoothed = [refiner(frame, p) for p in noisy]
+    assert flicker(smoothed, [frame] * 20) < flicker(raw, [frame] * 20) / 2
+
+    # The picture changes everywhere (the person moved): the new prediction must win at once.
+    moved = 255 - frame
+    new_prob = np.zeros((40, 40), np.float32)
+    out = refiner(moved, new_prob)
+    assert out.max() < 0.05
+
+
+def test_scene_cut_resets_memory():
+    r = Refiner(RefineOptions(temporal=0.9, motion=1e9, min_blob=0, edges="bilinear"))  # never 'moving'
+    a = np.zeros((8, 8, 3), np.uint8)
+    r(a, np.ones((8, 8), np.float32))
+    out = r(np.full((8, 8, 3), 200, np.uint8), np.zeros((8, 8), np.float32))   # mean change 200 > scene_cut
+    assert out.max() == 0
+
+
+@pytest.mark.parametrize("keep, expected_blobs", [("all", 2), ("largest", 1)])
+def test_clean_drops_specks_and_can_keep_the_largest(keep, expected_blobs):
+    prob = np.zeros((100, 100), np.float32)
+    prob[10:60, 10:40] = 1          # a person
+    prob[70:90, 60:90] = 1          # a second, smaller person
+    prob[5, 95] = 1                 # a speck
+    out = clean(prob, min_blob=0.002, keep=keep)
+    assert out[5, 95] == 0 and out[30, 20] == 1
+    import cv2
+    assert cv2.connectedComponents((out > 0.5).astype(np.uint8))[0] - 1 == expected_blobs
+
+
+def test_threshold_and_options_validation():
+    frame = np.zeros((8, 8, 3), np.uint8)
+    out = Refiner(RefineOptions(threshold=0.5, temporal=0, edges="bilinear"))(frame, np.full((8, 8), 0.6, np.float32))
+    assert set(np.unique(out)) == {1.0}
+    with pytest.raises(ValueError):
+        RefineOptions(temporal=1.0)
+    with pytest.raises(ValueError):
+        RefineOptions(keep="tallest")
+
+
+def test_flicker_measure():
+    a = [np.zeros((4, 4)), np.ones((4, 4)), np.ones((4, 4))]
+    assert flicker(a) == pytest.approx(0.5)
+    frames = [np.zeros((4, 4, 3), np.uint8)] * 3
+    assert flicker(a, frames) == pytest.approx(0.5)
+    moving = [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8), np.zeros((4, 4, 3), np.uint8)]
+    assert flicker(a, moving) == 0.0          # every change coincides with the picture changing
