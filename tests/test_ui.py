@@ -178,3 +178,13 @@ def test_progress_text():
     assert ui.progress_text(pipeline.Progress(30, 90, 2.0)) == "30 / 90 frames · 15.0 fps · about 4 s left"
     assert ui.progress_text(pipeline.Progress(90, 90, 6.0)) == "90 / 90 frames · 15.0 fps"
     assert ui.duration_text(125) == "2:05"
+
+
+def test_presets_share_the_model_at_other_sizes(tiny_segmenter):
+    from app import ui
+
+    sizes = {p: ui.preset_model(tiny_segmenter, p) for p in ui.PRESETS}
+    assert sizes["Balanced"] is tiny_segmenter
+    assert (sizes["Fast"].infer_size, sizes["Quality"].infer_size) == (96, 160)
+    assert all(s.model is tiny_segmenter.model for s in sizes.values()), "one copy of the weights"
+    assert ui.preset_model(tiny_segmenter, "Fast") is sizes["Fast"], "made once"
