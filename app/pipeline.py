@@ -81,6 +81,7 @@ def load_segmenter(weights: str | os.PathLike | None = None, **kwargs) -> Segmen
             raise InputError(f"weights file not found: {path}")
         raise InputError(f"no trained weights at {path}: pass --weights PATH to a .safetensors checkpoint, "
                          "or train one with `python -m train` (see README, 'Training')")
+    kwargs.setdefault("backend", "auto")
     return Segmenter.from_checkpoint(path, **kwargs)
 
 

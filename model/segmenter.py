@@ -11,6 +11,7 @@ padded to a multiple of 32, batched, and the result is cropped and resized back 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Sequence
 
@@ -23,6 +24,7 @@ from model.checkpoint import Checkpoint, load_checkpoint
 from model.network import ModelSpec
 
 STRIDE = 32
+log = logging.getLogger(__name__)
 
 
 def inference_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
@@ -39,21 +41,45 @@ class Segmenter:
     """Runs a segmentation network on batches of uint8 RGB frames of any size. Safe to share between threads."""
 
     def __init__(self, model: nn.Module, spec: ModelSpec, *, device: str | torch.device = "cpu",
-                 infer_size: int | None = None, name: str = "model", metadata: dict | None = None) -> None:
+                 infer_size: int | None = None, name: str = "model", metadata: dict | None = None,
+                 session=None) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
         self.infer_size = int(infer_size or spec.infer_size)
         self.name = name
         self.metadata = dict(metadata or {})
+        self.session = session          # an onnxruntime.InferenceSession of the same network, or None
+        self.backend = "onnx" if session is not None else "torch"
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, *, device: str | torch.device | None = None,
-                        infer_size: int | None = None) -> "Segmenter":
+                        infer_size: int | None = None, backend: str = "torch") -> "Segmenter":
+        """backend: "torch", "onnx" (CPU, exported once and cached), or "auto" (ONNX on CPU, torch on GPU)."""
+        if backend not in ("torch", "onnx", "auto"):
+            raise ValueError(f"backend must be torch, onnx or auto, not {backend!r}")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         ckpt: Checkpoint = load_checkpoint(path, device=device)
+        session = None
+        if backend == "onnx" or (backend == "auto" and torch.device(device).type == "cpu"):
+            from model.export import export_onnx, onnx_path_for, ort_session
+
+            try:
+                onnx_file = onnx_path_for(path)
+                if not onnx_file.is_file():
+                    onnx_file = export_onnx(path, onnx_file)
+                session = ort_session(onnx_file)
+            except Exception as exc:  # ONNX is an optimisation: torch always works
+                if backend == "onnx":
+                    raise
+                log.warning("ONNX Runtime unavailable (%s); using torch", exc)
         return cls(ckpt.model, ckpt.spec, device=device, infer_size=infer_size, name=ckpt.name,
-                   metadata=ckpt.metadata)
+                   metadata=ckpt.metadata, session=session)
+
+    def with_infer_size(self, infer_size: int) -> "Segmenter":
+        """The same network (shared, not copied) run at another inference size: presets trade size for speed."""
+        return Segmenter(self.model, self.spec, device=self.device, infer_size=infer_size, name=self.name,
+                         metadata=self.metadata, session=self.session)
 
     def _prepare(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         shapes = [inference_shape(f.shape[0], f.shape[1], self.infer_size) for f in frames]
@@ -73,6 +99,8 @@ class Segmenter:
     def logits(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Raw network output at inference resolution (padded) and each frame's valid (h, w)."""
         x, shapes = self._prepare(frames)
+        if self.session is not None:
+            return torch.from_numpy(self.session.run(None, {"image": x.numpy()})[0]), shapes
         return self.model(x), shapes
 
     def predict_lowres(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:

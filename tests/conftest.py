@@ -82,3 +82,15 @@ def tiny_app(tiny_weights, tmp_path_factory):
     log = tmp_path_factory.mktemp("app") / "streamlit.log"
     with running_app(tiny_weights, log) as (url, _env):
         yield url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Keep ONNX exports made during tests out of the user's ~/.cache."""
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old

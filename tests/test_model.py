@@ -84,3 +84,31 @@ def test_multiclass_argmax_at_low_resolution():
     assert set(np.unique(labels)) == set(np.unique(low))          # nearest upsampling adds no new classes
     alpha = seg.predict([frame])[0]
     assert np.array_equal(alpha > 0, labels > 0)
+
+
+def test_onnx_backend_matches_torch(tmp_path, tiny_weights):
+    from model.export import export_onnx
+
+    onnx_file = export_onnx(tiny_weights, tmp_path / "tiny.onnx")        # raises if parity is off
+    torch_seg = Segmenter.from_checkpoint(tiny_weights, device="cpu", backend="torch")
+    import model.export as export
+
+    onnx_seg = Segmenter(torch_seg.model, torch_seg.spec, session=export.ort_session(onnx_file))
+    assert onnx_seg.backend == "onnx" and torch_seg.backend == "torch"
+    frames = [np.random.default_rng(i).integers(0, 256, (200 + 37 * i, 150, 3), dtype=np.uint8) for i in range(3)]
+    for a, b in zip(torch_seg.predict_lowres(frames), onnx_seg.predict_lowres(frames)):
+        assert a.shape == b.shape and np.abs(a - b).max() < 1e-4
+    assert [p.name for p in tmp_path.iterdir()] == ["tiny.onnx"]
+
+
+def test_auto_backend_caches_the_export(tmp_path, tiny_weights, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    seg = Segmenter.from_checkpoint(tiny_weights, device="cpu", backend="auto")
+    assert seg.backend == "onnx"
+    cached = list((tmp_path / "tiktok-cutout").glob("*.onnx"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime
+    Segmenter.from_checkpoint(tiny_weights, device="cpu", backend="auto")
+    assert cached[0].stat().st_mtime == mtime                             # reused, not re-exported
+    small = seg.with_infer_size(96)
+    assert small.session is seg.session and small.infer_size == 96
