@@ -8,7 +8,8 @@ Thin on purpose: the work goes through `app.pipeline`; this page turns widgets i
 
 Settings (environment): SEGMENT_WEIGHTS (a .safetensors checkpoint, default weights/default.safetensors);
 SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, SEGMENT_MAX_IMAGE_PIXELS (`Limits.from_env`);
-the upload size is Streamlit's own `server.maxUploadSize` (.streamlit/config.toml, megabytes).
+SEGMENT_SESSION_FILES_TTL_S (idle sessions' files are removed after this, default 3600); the upload size is
+Streamlit's own `server.maxUploadSize` (.streamlit/config.toml, megabytes).
 """
 
 from __future__ import annotations
@@ -97,16 +98,38 @@ def preset_model(base: Segmenter, preset: str) -> Segmenter:
 
 # ------------------------------------------------------------------------------------------ session files
 
+SCRATCH_PREFIX = "segment-ui-"
+
+
 class Scratch:
-    """A per-session temporary folder, deleted when the session ends (or the process exits)."""
+    """A per-session temporary folder, deleted when the session's state is dropped or the process exits.
+
+    Streamlit keeps a closed tab's session for a while and gives no end-of-session hook, so the folder is
+    also touched on every rerun and swept by `sweep_stale` once idle for SEGMENT_SESSION_FILES_TTL_S.
+    """
 
     def __init__(self) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix="segment-ui-"))
+        self.path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX))
         self._cleanup = weakref.finalize(self, shutil.rmtree, self.path, ignore_errors=True)
+
+    def touch(self) -> None:
+        self.path.mkdir(mode=0o700, exist_ok=True)   # swept while the tab sat idle: start afresh
+        os.utime(self.path)
 
     def new_file(self, prefix: str, suffix: str = "") -> Path:
         # Random names only: an upload's own name never becomes part of a path.
         return self.path / f"{prefix}-{secrets.token_hex(8)}{suffix}"
+
+
+def sweep_stale(ttl_s: float) -> None:
+    """Remove session folders (of any session of any app process) that nobody touched for ttl_s seconds."""
+    cutoff = time.time() - ttl_s
+    for folder in Path(tempfile.gettempdir()).glob(f"{SCRATCH_PREFIX}*"):
+        try:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)
@@ -124,8 +147,11 @@ class Upload:
 
 def scratch() -> Scratch:
     if "scratch" not in st.session_state:
+        sweep_stale(float(os.environ.get("SEGMENT_SESSION_FILES_TTL_S") or 3600))
         st.session_state.scratch = Scratch()
-    return st.session_state.scratch
+    folder = st.session_state.scratch
+    folder.touch()
+    return folder
 
 
 def _unlink(path: Path | None) -> None:
@@ -182,6 +208,8 @@ def take_upload(uploaded, limits: Limits, max_bytes: int) -> Upload:
 def current_upload(uploaded, limits: Limits, max_bytes: int) -> Upload | None:
     """The session's upload, saved once per file (not on every rerun); the previous one's files removed."""
     held: Upload | None = st.session_state.get("upload")
+    if held and not held.error and not held.path.is_file():   # swept while idle: save it again
+        st.session_state.upload = held = None
     if uploaded is None or (held and held.file_id != uploaded.file_id):
         if held:
             _unlink(held.path)
@@ -322,7 +350,8 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
     if kwargs["mode"] == "replace" and not kwargs.get("background_image"):
         st.session_state.error = "Choose a background image for 'New background image', then run again."
         return
-    dst = scratch().new_file("result", f".{fmt}")
+    folder = scratch()
+    dst = folder.new_file("result", f".{fmt}")
     bar = st.progress(0.0, text="Starting…")
     last = [0.0]
 
@@ -330,6 +359,7 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
         now = time.monotonic()
         if now - last[0] >= 0.25 or p.done >= p.total:   # a few updates a second is plenty for the page
             last[0] = now
+            folder.touch()   # a long job is not an idle session
             bar.progress(min(1.0, p.done / max(p.total, 1)), text=progress_text(p))
 
     try:
@@ -391,6 +421,10 @@ def main() -> None:
     st.set_page_config(page_title="Dance cutout", page_icon="🕺", layout="wide")
     limits = Limits.from_env()
     max_mb = int(st.get_option("server.maxUploadSize"))
+    scratch()   # this session is alive
+    result = st.session_state.get("result")
+    if result and not result["path"].is_file():   # swept while the tab sat idle
+        del st.session_state.result
     model = sidebar(limits, max_mb)
 
     st.title("Dance cutout")

@@ -101,42 +101,58 @@ def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_
     assert ("audio" in streams) == source.has_audio
 
 
-def test_two_sessions_at_once_each_get_their_own_result(browser, tiny_app, tmp_path):
+def test_two_sessions_at_once_each_get_their_own_result(browser, tiny_weights, tmp_path):
     clips = [make_clip(tmp_path / "a.mp4", size="320x240", seconds=10, audio=True),
              make_clip(tmp_path / "b.mp4", size="240x320", rate="24", seconds=10, audio=False)]
-    pages = []
-    contexts = [browser.new_context(viewport=VIEWPORT, accept_downloads=True) for _ in clips]
-    for ctx, clip in zip(contexts, clips):
-        page = ctx.new_page()
-        page.goto(tiny_app)
-        page.get_by_text("Clip or photo").wait_for(timeout=60_000)
-        upload(page, clip)
-        pages.append(page)
-    pages[1].get_by_text("Black & white mask").click()
-    pages[1].get_by_text("WebM").click()
-    for page in pages:
-        page.get_by_role("button", name="Run").click()
+    server_tmp = tmp_path / "server-tmp"   # the app's temporary files, to see them come and go
+    server_tmp.mkdir()
+    ttl = 8
+    with running_app(tiny_weights, tmp_path / "app.log", TMPDIR=str(server_tmp),
+                     SEGMENT_SESSION_FILES_TTL_S=str(ttl)) as (url, _env):
+        contexts = [browser.new_context(viewport=VIEWPORT, accept_downloads=True) for _ in clips]
+        pages = []
+        for ctx, clip in zip(contexts, clips):
+            page = ctx.new_page()
+            page.goto(url)
+            page.get_by_text("Clip or photo").wait_for(timeout=60_000)
+            upload(page, clip)
+            pages.append(page)
+        pages[1].get_by_text("Black & white mask").click()
+        pages[1].get_by_text("WebM").click()
+        for page in pages:
+            page.get_by_role("button", name="Run").click()
 
-    # Both progress bars move at the same time: neither session waits for the other.
-    both_running = False
-    done = [False, False]
-    deadline = time.monotonic() + 300
-    while not all(done) and time.monotonic() < deadline:
-        running = []
-        for i, page in enumerate(pages):
-            done[i] = done[i] or page.get_by_text(re.compile(r"^Done: ")).count() > 0
-            running.append(page.get_by_text(PROGRESS).count() > 0 and not done[i])
-        both_running = both_running or all(running)
-        time.sleep(0.1)
-    assert all(done), "both sessions finish"
-    assert both_running, "the two jobs overlapped"
+        # Both progress bars move at the same time: neither session waits for the other.
+        both_running = False
+        done = [False, False]
+        deadline = time.monotonic() + 300
+        while not all(done) and time.monotonic() < deadline:
+            running = []
+            for i, page in enumerate(pages):
+                done[i] = done[i] or page.get_by_text(re.compile(r"^Done: ")).count() > 0
+                running.append(page.get_by_text(PROGRESS).count() > 0 and not done[i])
+            both_running = both_running or all(running)
+            time.sleep(0.1)
+        assert all(done), "both sessions finish"
+        assert both_running, "the two jobs overlapped"
 
-    outs = [download(pages[0], "Download MP4", tmp_path / "out_a.mp4"),
-            download(pages[1], "Download WEBM", tmp_path / "out_b.webm")]
-    a, b = (probe_streams(p) for p in outs)
-    assert a["video"]["codec_name"] == "h264" and int(a["video"]["nb_read_frames"]) == 300 and "audio" in a
-    assert (int(a["video"]["width"]), int(a["video"]["height"])) == (320, 240)
-    assert b["video"]["codec_name"] == "vp9" and int(b["video"]["nb_read_frames"]) == 240 and "audio" not in b
-    assert (int(b["video"]["width"]), int(b["video"]["height"])) == (240, 320)
-    for ctx in contexts:
-        ctx.close()
+        outs = [download(pages[0], "Download MP4", tmp_path / "out_a.mp4"),
+                download(pages[1], "Download WEBM", tmp_path / "out_b.webm")]
+        a, b = (probe_streams(p) for p in outs)
+        assert a["video"]["codec_name"] == "h264" and int(a["video"]["nb_read_frames"]) == 300 and "audio" in a
+        assert (int(a["video"]["width"]), int(a["video"]["height"])) == (320, 240)
+        assert b["video"]["codec_name"] == "vp9" and int(b["video"]["nb_read_frames"]) == 240 and "audio" not in b
+        assert (int(b["video"]["width"]), int(b["video"]["height"])) == (240, 320)
+
+        # One private folder per session, holding just its upload and its result.
+        folders = sorted(server_tmp.glob("segment-ui-*"))
+        assert len(folders) == 2
+        assert sorted(len(list(f.iterdir())) for f in folders) == [2, 2]
+
+        # Closed tabs: their folders go once idle for the TTL (swept when the next visitor arrives).
+        for ctx in contexts:
+            ctx.close()
+        time.sleep(ttl + 1)
+        page = open_page(browser, url)
+        assert len(list(server_tmp.glob("segment-ui-*"))) == 1, "only the new visitor's (empty) folder is left"
+        page.close()

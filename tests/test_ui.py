@@ -188,3 +188,28 @@ def test_presets_share_the_model_at_other_sizes(tiny_segmenter):
     assert (sizes["Fast"].infer_size, sizes["Quality"].infer_size) == (96, 160)
     assert all(s.model is tiny_segmenter.model for s in sizes.values()), "one copy of the weights"
     assert ui.preset_model(tiny_segmenter, "Fast") is sizes["Fast"], "made once"
+
+
+def test_idle_sessions_files_are_swept_and_an_idle_page_recovers(page, media, tmp_path, monkeypatch):
+    import os
+    import shutil
+    import tempfile
+
+    from app import ui
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, fresh = tmp_path / "segment-ui-old", tmp_path / "segment-ui-fresh"
+    for folder in (old, fresh):
+        folder.mkdir()
+        (folder / "upload-x.mp4").write_bytes(b"x")
+    os.utime(old, (0, 0))
+    ui.sweep_stale(60)
+    assert not old.exists() and fresh.exists()
+
+    # This page's own folder swept while the tab sat idle: the next rerun saves the upload again and runs.
+    upload(page, "clip.mp4", (media / "silent.mp4").read_bytes(), "video/mp4")
+    shutil.rmtree(page.session_state["scratch"].path)
+    page.run()
+    assert page.session_state["upload"].path.is_file()
+    run(page)
+    assert page.session_state["result"]["path"].is_file()
