@@ -252,6 +252,13 @@ def test_ship_writes_fp16_weights_and_reproducible_metrics(run, data, tmp_path):
 
     with safe_open(str(out), framework="pt") as f:
         assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64) for k in f.keys())
+    card = tmp_path / "CARD.md"
+    card.write_text("# card\n<!-- metrics:start (written by python -m train.ship) -->\nold\n<!-- metrics:end -->\ntail\n")
+    from train.ship import update_card
+
+    update_card(card, saved)
+    text = card.read_text()
+    assert "old" not in text and text.endswith("tail\n") and f"{saved['headline']['val_mean_iou']:.4f}" in text
     # What the card claims is what evaluating the shipped file gives.
     again = evaluate_mod.evaluate(out, [data / "set"], val_split=True, val_fraction=0.25)
     assert again["overall"]["mean_iou"] == pytest.approx(saved["headline"]["val_mean_iou"], abs=1e-9)

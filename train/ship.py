@@ -80,6 +80,38 @@ def ship(run: Path, out: Path, tests: list[Path], speed_video: Path | None, thre
     return metrics
 
 
+CARD_START, CARD_END = "<!-- metrics:start (written by python -m train.ship) -->", "<!-- metrics:end -->"
+
+
+def card_block(m: dict[str, Any]) -> str:
+    """The numbers section of MODEL_CARD.md, straight from metrics.json so the card cannot drift."""
+    lines = [f"Epoch {m['epoch']} of the run, shipped {m['date']}.", "",
+             "| data | images | mIoU/img | IoU | Dice | F2 | precision | recall | accuracy |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    parts = [("val split", m["val"])] + [(k.split(":", 1)[1], v) for k, v in m.items() if k.startswith("test:")]
+    for title, res in parts:
+        for g, r in sorted(res.items(), key=lambda kv: (kv[0] == "overall", kv[0])):
+            name = f"**{title} overall**" if g == "overall" else f"{title}: {g}"
+            lines.append(f"| {name} | {r['images']} | {r['mean_iou']:.4f} | {r['iou']:.4f} | {r['dice']:.4f} | "
+                         f"{r['f2']:.4f} | {r['precision']:.4f} | {r['recall']:.4f} | {r['accuracy']:.4f} |")
+    if "cpu_speed" in m:
+        c = m["cpu_speed"]
+        lines += ["", f"CPU speed: median {c['seconds_per_frame_median'] * 1000:.0f} ms per frame "
+                  f"({c['frame_size']} frames of {c['video']} at long side {c['infer_long_side']}, batch 1, "
+                  f"{c['threads']} torch thread, `Segmenter.predict` including resizing), measured with "
+                  "the other core busy training."]
+    return "\n".join(lines)
+
+
+def update_card(card: Path, m: dict[str, Any]) -> None:
+    text = card.read_text()
+    if CARD_START not in text or CARD_END not in text:
+        raise ValueError(f"{card} has no {CARD_START} ... {CARD_END} block to fill")
+    head, rest = text.split(CARD_START, 1)
+    _, tail = rest.split(CARD_END, 1)
+    card.write_text(f"{head}{CARD_START}\n{card_block(m)}\n{CARD_END}{tail}")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.ship", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -88,10 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--test", nargs="*", default=[], type=Path)
     p.add_argument("--speed-video", type=Path)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--card", type=Path, help="MODEL_CARD.md whose metrics block to rewrite")
     a = p.parse_args(argv)
     for t in a.test:
         find_records(t)  # fail before writing anything if a test folder is wrong
     m = ship(a.run, a.out, a.test, a.speed_video, a.threads)
+    if a.card:
+        update_card(a.card, m)
     print(json.dumps(m["headline"], indent=1))
     if "cpu_speed" in m:
         print(json.dumps(m["cpu_speed"]))
