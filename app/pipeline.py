@@ -308,7 +308,10 @@ def _load_rgb(path: Path, limits: Limits) -> np.ndarray:
                 white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(white, rgba)
             return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+    except Image.DecompressionBombError:
+        raise InputError(f"{path.name} is far too large: images are limited to "
+                         f"{limits.max_image_pixels // 1_000_000} megapixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InputError):
             raise
         raise InputError(f"{path.name} could not be read as an image: it is damaged or not a picture") from None
@@ -319,9 +322,9 @@ def is_still_image(path: str | os.PathLike) -> bool:
     try:
         with Image.open(path) as im:
             return getattr(im, "n_frames", 1) == 1
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        return False
-    except Exception:
+    except Image.DecompressionBombError:
+        return True     # a picture, just far too big: the image path says so in a sentence
+    except Exception:   # anything PIL cannot open is for ffprobe to judge
         return False
 
 
