@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from app.options import IMAGE_FORMATS, MODES, VIDEO_FORMATS, InputError, RenderOptions, format_from_path, \
-    parse_colour
+from app.options import IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, RenderOptions, format_from_path, \
+    parse_colour, preset_infer_size
 from app.pipeline import Progress, is_still_image, load_segmenter, segment_image, segment_video
 from app.video_io import FFmpegError
 from model.refine import RAW, RefineOptions
@@ -41,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="cutout colour (white, #00ff00, 0,255,0) or an image file, which implies --mode replace")
     p.add_argument("--tint", default="red", help="overlay colour")
     p.add_argument("--weights", "-w", type=Path, help="a .safetensors checkpoint (default: weights/default.safetensors)")
+    p.add_argument("--preset", choices=list(PRESETS), default="balanced",
+                   help="speed/quality trade-off: the size frames are shrunk to for the model (default %(default)s)")
     p.add_argument("--batch", type=int, default=4, help="frames per model call")
     p.add_argument("--crf", type=int, default=20, help="H.264 quality, lower is better (default 20)")
     r = p.add_argument_group("matte refinement (see README, 'Steady edges')")
@@ -113,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         options = build_options(args)
         jobs = plan_outputs(files, args.out, args.format, many, args.mode)
         segmenter = load_segmenter(args.weights)
+        segmenter = segmenter.with_infer_size(preset_infer_size(segmenter.spec.infer_size, args.preset))
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -32,6 +32,16 @@ _SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".gif": "gif", ".webm": "webm",
 
 Colour = tuple[int, int, int]
 
+# Speed/quality presets: the factor applied to the model's own inference size (long side fed to the network).
+PRESETS = {"fast": 0.8, "balanced": 1.0, "quality": 1.2}
+
+
+def preset_infer_size(base: int, preset: str) -> int:
+    """The inference size of `preset` for a model trained at `base` (a multiple of 32, at least 64)."""
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset '{preset}': choose one of {', '.join(PRESETS)}")
+    return max(64, round(base * PRESETS[preset] / 32) * 32)
+
 
 def parse_colour(text: str) -> Colour:
     """'white', '#ff8800', 'rgb(0,255,0)' or '0,255,0' -> (r, g, b)."""
