@@ -116,3 +116,12 @@ def test_image_healthcheck_command_fails_then_passes(tmp_path, tiny_weights):
     with running_app(tiny_weights, tmp_path / "log") as (url, env):
         assert subprocess.run(local_argv(health), env=env, timeout=30).returncode == 0
     assert subprocess.run(local_argv(health), env=env, timeout=30, capture_output=True).returncode != 0
+
+
+def test_compose_passes_the_app_limits_through():
+    env = compose()["services"]["app"]["environment"]
+    from app.options import Limits
+
+    for field in Limits.__dataclass_fields__:
+        assert f"SEGMENT_{field.upper()}" in env
+    assert "STREAMLIT_SERVER_MAX_UPLOAD_SIZE" in env

@@ -213,3 +213,21 @@ def test_idle_sessions_files_are_swept_and_an_idle_page_recovers(page, media, tm
     assert page.session_state["upload"].path.is_file()
     run(page)
     assert page.session_state["result"]["path"].is_file()
+
+
+@pytest.mark.parametrize("suffix, vcodec, preview", [
+    (".mov", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), "video"),
+    (".webm", ("-c:v", "libvpx-vp9", "-b:v", "200k"), "video"),
+    (".mkv", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), "video"),
+    (".avi", ("-c:v", "mpeg4"), "image"),     # does not play in a browser: its first frame instead
+    (".gif", ("-c:v", "gif"), "image"),       # animated: a video to the engine, shown as the GIF itself
+])
+def test_every_video_type_gets_facts_and_a_preview(page, tmp_path, suffix, vcodec, preview):
+    from tests.conftest import make_clip
+
+    clip = make_clip(tmp_path / f"c{suffix}", size="160x120", rate="10", seconds=1, audio=False, vcodec=vcodec)
+    upload(page, f"dance{suffix}", clip.read_bytes())
+    assert not page.error, page.error[0].value
+    assert any(c.startswith("Video · 160×120 · ") and "10 frames" in c for c in captions(page)), captions(page)
+    assert page.get(preview)
+    assert not page.button(key="run").disabled
