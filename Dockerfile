@@ -38,6 +38,10 @@ COPY model/ model/
 COPY app/ app/
 COPY train/ train/
 COPY weights/ weights/
+# Fail the build, not the first visitor: torch must still be the PyTorch-index build (its version carries a
+# local label such as +cpu; a plain PyPI wheel would mean pip swapped in the CUDA one), and everything imports.
+RUN python -c "import torch; assert '+' in torch.__version__, torch.__version__" \
+    && python -c "import app.ui, train.loop"
 RUN useradd --create-home --uid 1000 --shell /usr/sbin/nologin app \
     && mkdir -p /app/runs && chown app:app /app/runs
 USER 1000:1000
