@@ -38,6 +38,12 @@ COPY model/ model/
 COPY app/ app/
 COPY train/ train/
 COPY weights/ weights/
+# The ONNX copy of the shipped weights (ONNX Runtime runs the model on CPU), made here once rather than on the
+# first visit; the app finds it beside the weights. No weights yet: the app says so, and the build goes on.
+# chmod: files written through mkstemp (the export, a local training run's weights) are 0600, which the
+# app's user could not read; everything here is made world-readable, and stays writable by root alone.
+RUN if [ -f weights/default.safetensors ]; then python -m model.export weights/default.safetensors; fi \
+    && chmod -R a+rX,go-w .streamlit model app train weights
 # Fail the build, not the first visitor: torch must still be the PyTorch-index build (its version carries a
 # local label such as +cpu; a plain PyPI wheel would mean pip swapped in the CUDA one), and everything imports.
 RUN python -c "import torch; assert '+' in torch.__version__, torch.__version__" \

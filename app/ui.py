@@ -31,7 +31,7 @@ from pathlib import Path
 from PIL import Image
 
 from app import pipeline
-from app.options import InputError, Limits, RenderOptions, parse_colour
+from app.options import PRESETS, InputError, Limits, RenderOptions, parse_colour, preset_infer_size
 from app.video_io import MediaInfo, probe, read_frames
 from model import Segmenter
 
@@ -54,8 +54,6 @@ VIDEO_FORMATS = {"MP4": "mp4", "WebM": "webm", "GIF": "gif"}
 IMAGE_FORMATS = {"PNG": "png", "JPG": "jpg", "WebP": "webp"}
 MIME = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "png": "image/png", "jpg": "image/jpeg",
         "webp": "image/webp"}
-# Presets scale the model's own inference size (the long side a frame is shrunk to before the network).
-PRESETS = {"Fast": 0.8, "Balanced": 1.0, "Quality": 1.2}
 # Codecs Chromium/Firefox/Safari play in a <video>; anything else is previewed by its first frame.
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
 PREVIEW_HEIGHT = 440   # px: a tall phone clip should not push everything else off the screen
@@ -84,13 +82,13 @@ def load_model() -> Segmenter:
 
 @st.cache_resource(max_entries=8)
 def _at_size(_base: Segmenter, key: tuple, infer_size: int) -> Segmenter:
-    # Shares the cached network (no copy of the weights); only the frame size fed to it differs.
-    return Segmenter(_base.model, _base.spec, device=_base.device, infer_size=infer_size, name=_base.name,
-                     metadata=_base.metadata)
+    # Shares the cached network (no copy of the weights, same backend); only the frame size fed to it differs.
+    return _base.with_infer_size(infer_size)
 
 
 def preset_model(base: Segmenter, preset: str) -> Segmenter:
-    size = max(64, round(base.infer_size * PRESETS[preset] / 32) * 32)
+    """The shared model at the preset's inference size (fast / balanced / quality, see app.options.PRESETS)."""
+    size = preset_infer_size(base.spec.infer_size, preset)
     if size == base.infer_size:
         return base
     return _at_size(base, (str(weights_path()), id(base.model)), size)
@@ -286,7 +284,9 @@ def sidebar(limits: Limits, max_mb: int) -> Segmenter | None:
         iou = (model.metadata.get("metrics") or {}).get("val_iou")
         st.markdown(f"**{model.name}**")
         st.caption(f"validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else "validation IoU not recorded")
-        st.caption(f"runs on {model.device.type.upper()} · frames shrunk to {model.infer_size} px (Balanced)")
+        backend = "ONNX Runtime" if getattr(model, "session", None) is not None else "PyTorch"
+        st.caption(f"runs on {model.device.type.upper()} ({backend}) · frames shrunk to {model.infer_size} px "
+                   "(Balanced)")
         st.header("Limits")
         st.caption(f"Uploads up to {max_mb} MB · clips up to {duration_text(limits.max_duration_s)} and "
                    f"{limits.max_frames} frames · frames up to {limits.max_side} px")
@@ -339,7 +339,8 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
         labels = list(formats)
     label = st.radio("Format", labels, key=f"format_{'image' if is_image else 'video'}_{mode == 'transparent'}",
                      horizontal=True)
-    preset = st.radio("Speed / quality", list(PRESETS), index=1, key="preset", horizontal=True,
+    preset = st.radio("Speed / quality", list(PRESETS), index=list(PRESETS).index("balanced"), key="preset",
+                      format_func=str.capitalize, horizontal=True,
                       help="Fast shrinks frames more before the model; Quality less (slower, finer edges).")
     return kwargs, formats[label], preset
 

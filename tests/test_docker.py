@@ -41,6 +41,7 @@ def test_dockerfile_has_what_the_issue_asks():
     assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in text
     assert "--no-deps -r requirements-nodeps.txt" in steps[req_at][1]
     assert "COPY weights/ weights/" in text
+    assert "python -m model.export weights/default.safetensors" in text, "ONNX made at build time"
     user = [r for w, r in steps if w == "USER"]
     assert user and user[-1].split(":")[0] not in ("0", "root")
     assert words.index("USER") > max(i for i, w in enumerate(words) if w == "COPY"), "code must stay root's"

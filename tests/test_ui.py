@@ -48,7 +48,9 @@ def captions(at: AppTest) -> list[str]:
 
 def test_sidebar_names_the_model_and_its_iou(page):
     assert [m.value for m in page.sidebar.markdown] == ["**tiny-random**"]
-    assert "validation IoU 0.000" in [c.value for c in page.sidebar.caption]
+    captions = [c.value for c in page.sidebar.caption]
+    assert "validation IoU 0.000" in captions
+    assert any(c.startswith("runs on CPU (ONNX Runtime) · frames shrunk to 128 px") for c in captions), captions
     assert page.button(key="run").disabled, "nothing to run before an upload"
 
 
@@ -79,7 +81,7 @@ def test_clip_upload_run_result_and_download(page, media, monkeypatch):
 
     # Any rerun (a download click, a widget change) shows the kept result without redoing the work.
     page.run()
-    page.radio(key="preset").set_value("Fast").run()
+    page.radio(key="preset").set_value("fast").run()
     assert not page.exception and len(calls) == 1
     assert page.session_state["result"]["path"] == result["path"] and result["path"].is_file()
     assert page.get("download_button")
@@ -184,10 +186,11 @@ def test_presets_share_the_model_at_other_sizes(tiny_segmenter):
     from app import ui
 
     sizes = {p: ui.preset_model(tiny_segmenter, p) for p in ui.PRESETS}
-    assert sizes["Balanced"] is tiny_segmenter
-    assert (sizes["Fast"].infer_size, sizes["Quality"].infer_size) == (96, 160)
+    assert sizes["balanced"] is tiny_segmenter
+    assert (sizes["fast"].infer_size, sizes["quality"].infer_size) == (96, 160)
     assert all(s.model is tiny_segmenter.model for s in sizes.values()), "one copy of the weights"
-    assert ui.preset_model(tiny_segmenter, "Fast") is sizes["Fast"], "made once"
+    assert all(s.session is tiny_segmenter.session for s in sizes.values()), "same backend"
+    assert ui.preset_model(tiny_segmenter, "fast") is sizes["fast"], "made once"
 
 
 def test_idle_sessions_files_are_swept_and_an_idle_page_recovers(page, media, tmp_path, monkeypatch):
