@@ -31,6 +31,7 @@ from app.options import ALPHA_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, InputError,
     format_from_path
 from app.video_io import MediaInfo, VideoWriter, probe, read_frames
 from model import Segmenter
+from model.checkpoint import publish
 from model.refine import Refiner
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
@@ -279,7 +280,7 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
                 sink.abort()
         if writer.frames == 0:
             raise InputError(f"{src.name} has no frames that could be decoded")
-        os.replace(tmp, dst)
+        publish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
     if info.frames and abs(writer.frames - info.frames) > max(2, info.frames // 50):
@@ -348,7 +349,7 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     try:
         Image.fromarray(out).save(tmp, format={"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt],
                                   **({"quality": 92} if fmt != "png" else {}))
-        os.replace(tmp, dst)
+        publish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
     if on_progress:

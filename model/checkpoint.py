@@ -43,6 +43,14 @@ class Checkpoint:
         return str(self.metadata.get("name") or (self.path.stem if self.path else "model"))
 
 
+def publish(tmp: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Rename a finished temp file into place with ordinary permissions (mkstemp makes files 0600)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
+    os.replace(tmp, dst)
+
+
 def save_checkpoint(
     path: str | os.PathLike,
     model: nn.Module,
@@ -65,7 +73,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         save_file(state, tmp, metadata=header)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

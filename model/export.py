@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.checkpoint import load_checkpoint
+from model.checkpoint import load_checkpoint, publish
 
 PARITY_ATOL = 1e-3
 
@@ -62,7 +62,7 @@ def export_onnx(weights: str | os.PathLike, out: str | os.PathLike | None = None
             diff = parity(ckpt.model, tmp, x)
             if diff > PARITY_ATOL:
                 raise RuntimeError(f"ONNX export differs from torch by {diff:.2e} (> {PARITY_ATOL})")
-        os.replace(tmp, out)
+        publish(tmp, out)
     finally:
         Path(tmp).unlink(missing_ok=True)
     return out

@@ -1,5 +1,6 @@
 """segment_video / segment_image end to end, with a tiny random model (plumbing, not quality)."""
 
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -42,6 +43,9 @@ def test_every_mode_keeps_frames_fps_duration_and_audio(tmp_path, media, tiny_se
     assert (video["width"], video["height"]) == ((960, 240) if mode == "collage" else (320, 240))
     assert seen[-1].done == seen[-1].total == 90 and seen[0].done < 90      # progress was reported along the way
     assert [p.name for p in tmp_path.iterdir()] == [out.name]                # no temp file left beside it
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask                      # permissions of any new file, not 0600
 
 
 def test_clip_without_audio(tmp_path, media, tiny_segmenter):
