@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := ffmpeg chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test run system-deps venv clean
+.PHONY: test run screenshots system-deps venv clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -35,3 +35,7 @@ run: system-deps $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Refresh the README's screenshots (docs/*.png) from the real-browser test.
+screenshots: system-deps $(STAMP)
+	SAVE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_e2e_browser.py -k tiktok
