@@ -53,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     r.add_argument("--keep", choices=["all", "largest"], default=RefineOptions.keep,
                    help="keep all people or only the largest (default %(default)s)")
     r.add_argument("--min-blob", type=float, default=RefineOptions.min_blob,
-                   help="drop specks smaller than this fraction of the frame (default %(default)s)")
+                   help="drop specks smaller than this fraction of the frame, e.g. 0.002 (default %(default)s: off)")
     r.add_argument("--feather", type=float, default=0.0, help="soften the edge by this many pixels")
     r.add_argument("--threshold", type=float, help="hard 0/1 matte at this level instead of soft alpha")
     r.add_argument("--raw", action="store_true", help="per-frame output: no smoothing, clean-up or guided edges")

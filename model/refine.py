@@ -26,7 +26,7 @@ class RefineOptions:
     temporal: float = 0.5          # weight of the past in static areas (0 = off, per-frame output)
     motion: float = 12.0           # grey-level change (0-255) at which a pixel counts as moving
     scene_cut: float = 40.0        # mean grey change that resets the memory entirely
-    min_blob: float = 0.002        # drop blobs smaller than this fraction of the frame (0 = keep all)
+    min_blob: float = 0.0          # drop blobs smaller than this fraction of the frame (0 = keep all)
     keep: str = "all"              # "all" people, or only the "largest"
     edges: str = "guided"          # "guided" (edge-aware) or "bilinear"
     guide_radius: int = 2          # guided filter window radius, in low-resolution pixels
