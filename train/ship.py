@@ -98,8 +98,8 @@ def card_block(m: dict[str, Any]) -> str:
         c = m["cpu_speed"]
         lines += ["", f"CPU speed: median {c['seconds_per_frame_median'] * 1000:.0f} ms per frame "
                   f"({c['frame_size']} frames of {c['video']} at long side {c['infer_long_side']}, batch 1, "
-                  f"{c['threads']} torch thread, `Segmenter.predict` including resizing), measured with "
-                  "the other core busy training."]
+                  f"{c['threads']} torch thread(s), `Segmenter.predict` including resizing) on the machine that "
+                  "trained it (2 CPU cores shared with other jobs, so treat it as approximate)."]
     return "\n".join(lines)
 
 
