@@ -1,6 +1,8 @@
 # Every target bootstraps what it needs: system packages (apt), then the virtual environment in .venv.
 #   make test    install everything, run the whole test suite
 #   make run     start the web app on http://localhost:8501
+#   make train   train the default recipe on $(DATA) (ARGS="..." adds or overrides flags)
+#   make bench   speed benchmark (ARGS="--input clip.mp4 ..."); make bench-memory: RSS against clip length
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +11,10 @@ STAMP := $(VENV)/.installed
 APT_PACKAGES := ffmpeg chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test run screenshots system-deps venv clean
+DATA ?= ../shared/datasets
+ARGS ?=
+
+.PHONY: test run train bench bench-memory screenshots system-deps venv clean
 
 system-deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,6 +37,18 @@ test: system-deps $(STAMP)
 
 run: system-deps $(STAMP)
 	$(PY) -m streamlit run app/ui.py --server.address=0.0.0.0 --server.port=8501
+
+train: system-deps $(STAMP)
+	$(PY) -m train --train $(DATA)/photos/ccp $(DATA)/photos/vikram --negatives $(DATA)/negatives/davis-no-people \
+		--test $(DATA)/video-gt/davis --out runs/default --name default --encoder timm-tf_efficientnet_lite0 \
+		--decoder-channels 128,64,32,16,8 --infer-size 320 --size 256x256 --batch 8 --lr 1e-3 --loss bce+dice \
+		--epochs 10 --seed 0 --split-seed 0 --val-fraction 0.1 $(ARGS)
+
+bench: system-deps $(STAMP)
+	$(PY) -m bench $(ARGS)
+
+bench-memory: system-deps $(STAMP)
+	$(PY) -m bench.memory $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
