@@ -141,23 +141,41 @@ class Refiner:
         return alpha
 
 
-def flicker(alphas: list[np.ndarray], frames: list[np.ndarray] | None = None, *, still: float = 4.0) -> float:
-    """Mean absolute change of alpha between consecutive frames, in [0, 1].
+class FlickerMeter:
+    """Running flicker of one sequence: feed alphas (and frames) in order, read `value`.
 
-    With `frames`, only pixels whose picture did not change (grey change below `still` levels) count: any
-    alpha change there is flicker, not motion. Without frames, every pixel counts (compare with the same
-    measure on ground truth to see the excess)."""
-    total, count = 0.0, 0
-    for t in range(1, len(alphas)):
-        diff = np.abs(alphas[t].astype(np.float32) - alphas[t - 1].astype(np.float32))
-        if frames is not None:
-            g1 = cv2.cvtColor(frames[t], cv2.COLOR_RGB2GRAY).astype(np.int16)
-            g0 = cv2.cvtColor(frames[t - 1], cv2.COLOR_RGB2GRAY).astype(np.int16)
-            static = np.abs(g1 - g0) < still
-            if not static.any():
-                continue
-            total += float(diff[static].mean())
-        else:
-            total += float(diff.mean())
-        count += 1
-    return total / count if count else 0.0
+    Flicker is the mean absolute change of alpha between consecutive frames, in [0, 1]. With frames, only
+    pixels whose picture did not change (grey change below `still` levels) count: alpha changing there is
+    flicker, not motion. Without frames, every pixel counts (compare with the same measure on ground truth)."""
+
+    def __init__(self, still: float = 4.0) -> None:
+        self.still = still
+        self.total, self.count = 0.0, 0
+        self._prev: tuple[np.ndarray, np.ndarray | None] | None = None
+
+    def update(self, alpha: np.ndarray, frame: np.ndarray | None = None) -> None:
+        alpha = alpha.astype(np.float32, copy=False)
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.int16) if frame is not None else None
+        if self._prev is not None and self._prev[0].shape == alpha.shape:
+            diff = np.abs(alpha - self._prev[0])
+            if grey is not None and self._prev[1] is not None:
+                static = np.abs(grey - self._prev[1]) < self.still
+                if static.any():
+                    self.total += float(diff[static].mean())
+                    self.count += 1
+            else:
+                self.total += float(diff.mean())
+                self.count += 1
+        self._prev = (alpha, grey)
+
+    @property
+    def value(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+def flicker(alphas: list[np.ndarray], frames: list[np.ndarray] | None = None, *, still: float = 4.0) -> float:
+    """Flicker of a whole sequence (see FlickerMeter)."""
+    meter = FlickerMeter(still)
+    for i, alpha in enumerate(alphas):
+        meter.update(alpha, frames[i] if frames is not None else None)
+    return meter.value

@@ -83,3 +83,30 @@ def test_flicker_measure():
     assert flicker(a, frames) == pytest.approx(0.5)
     moving = [np.zeros((4, 4, 3), np.uint8), np.full((4, 4, 3), 255, np.uint8), np.zeros((4, 4, 3), np.uint8)]
     assert flicker(a, moving) == 0.0          # every change coincides with the picture changing
+
+
+def test_evaluate_reports_flicker_for_sequences(tmp_path, tiny_weights):
+    """train.evaluate --flicker: per-sequence flicker of the prediction and of the ground truth."""
+    import json
+
+    from PIL import Image
+
+    from train.evaluate import main
+
+    rng = np.random.default_rng(0)
+    for seq in ("a", "b"):
+        (tmp_path / "seqs" / seq / "images").mkdir(parents=True)
+        (tmp_path / "seqs" / seq / "masks").mkdir(parents=True)
+        for t in range(4):
+            Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
+                tmp_path / "seqs" / seq / "images" / f"{t:05d}.png")
+            mask = np.zeros((48, 64), np.uint8)
+            mask[10:40, 10 + 4 * t:30 + 4 * t] = 255                   # a person walking right
+            Image.fromarray(mask).save(tmp_path / "seqs" / seq / "masks" / f"{t:05d}.png")
+    out = tmp_path / "m.json"
+    assert main(["--weights", str(tiny_weights), "--data", str(tmp_path / "seqs"), "--flicker", "--refine", "app",
+                 "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    for seq in ("seqs/a", "seqs/b"):
+        assert 0.0 <= results[seq]["flicker"] <= 1.0
+        assert results[seq]["flicker_gt"] > 0                            # the ground truth moves

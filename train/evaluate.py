@@ -22,18 +22,21 @@ from typing import Any
 import torch
 
 from model import Segmenter
+from model.refine import RefineOptions
 from model.checkpoint import CheckpointError
 from train.data import DataError, Record, find_records, read_split, split_records
 from train.loop import evaluate_frames
 
 COLUMNS = [("images", "n", "{:d}"), ("mean_iou", "mIoU/img", "{:.4f}"), ("iou", "IoU", "{:.4f}"),
            ("dice", "Dice", "{:.4f}"), ("f2", "F2", "{:.4f}"), ("precision", "Prec", "{:.4f}"),
-           ("recall", "Rec", "{:.4f}"), ("accuracy", "Acc", "{:.4f}")]
+           ("recall", "Rec", "{:.4f}"), ("accuracy", "Acc", "{:.4f}"),
+           ("flicker", "Flicker", "{:.5f}"), ("flicker_gt", "GT flick", "{:.5f}")]
 
 
 def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, records: list[Record] | None = None,
              val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
-             infer_size: int | None = None, progress: bool = False) -> dict[str, dict[str, float]]:
+             infer_size: int | None = None, progress: bool = False, refine: RefineOptions | None = None,
+             flicker: bool = False) -> dict[str, dict[str, float]]:
     """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records)."""
     # Weights first: a wrong path should fail before minutes of data scanning.
     seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
@@ -44,7 +47,7 @@ def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, recor
             records = split_records(records, val_fraction, split_seed)[1]
     if not records:
         raise DataError("nothing to evaluate: no labelled images found")
-    return evaluate_frames(seg, records, progress=progress)
+    return evaluate_frames(seg, records, progress=progress, refine=refine, flicker=flicker)
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
@@ -69,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-fraction", type=float, default=0.1)
     p.add_argument("--split-seed", type=int, default=0)
     p.add_argument("--infer-size", type=int, default=None, help="override the long side stored in the weights")
+    p.add_argument("--refine", choices=["raw", "app"], default="raw",
+                   help="raw per-frame output (default), or with the app's matte refinement (smoothing, guided edges)")
+    p.add_argument("--flicker", action="store_true",
+                   help="add each sequence's flicker: mean alpha change between frames where the picture is still")
     p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
     a = p.parse_args(argv)
     if not a.data and not a.split:
@@ -76,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         records = read_split(a.split) if a.split else None
         results = evaluate(a.weights, a.data, records=records, val_split=a.val_split, val_fraction=a.val_fraction,
-                           split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty())
+                           split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty(),
+                           refine=RefineOptions() if a.refine == "app" else None, flicker=a.flicker)
     except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

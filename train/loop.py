@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import ModelSpec, Segmenter, build_model, save_checkpoint
+from model.refine import FlickerMeter, Refiner, RefineOptions
 from train.data import (
     IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, split_records, write_split,
 )
@@ -171,11 +172,17 @@ def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch
 
 
 def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = "bce+dice",
-                    progress: bool = False) -> dict[str, dict[str, float]]:
+                    progress: bool = False, refine: RefineOptions | None = None,
+                    flicker: bool = False) -> dict[str, dict[str, float]]:
     """Metrics on full frames, exactly as the app infers (Segmenter: long side resize, pad, threshold 0.5).
 
     Returns {"<group>": metrics, ..., "overall": metrics}; the loss is measured at inference resolution.
+    `refine`: also run the app's matte refinement (model.refine, one Refiner per group, frames in name order);
+    None = the raw per-frame output, bilinear upsampling. `flicker`: add each group's flicker (model.refine
+    FlickerMeter on the predicted alpha, and on the ground truth for reference): meaningful for sequences.
     """
+    refiners: dict[str, Refiner] = {}
+    meters: dict[str, tuple[FlickerMeter, FlickerMeter]] = {}
     per_group: dict[str, Confusion] = {}
     losses: dict[str, list[float]] = {}
     mc: dict[str, list[dict[str, float]]] = {}
@@ -188,7 +195,14 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
         losses.setdefault(group, []).append(float(compute_loss(loss, logits, torch.from_numpy(small).long()[None])))
         if classes == 1:
             prob = torch.sigmoid(logits[0, 0]).numpy()
-            prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            if refine is None:
+                prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+            else:
+                prob = refiners.setdefault(group, Refiner(refine))(img, prob)
+            if flicker:
+                pred_meter, gt_meter = meters.setdefault(group, (FlickerMeter(), FlickerMeter()))
+                pred_meter.update(prob, img)
+                gt_meter.update((mask == 1).astype(np.float32), img)
             pred = torch.from_numpy(prob > 0.5)
             target = torch.from_numpy(mask.astype(np.int64))
         else:
@@ -204,6 +218,8 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
         results[g] = {"loss": float(np.mean(losses[g])), **per_group[g].summary()}
         if g in mc:
             results[g]["miou_fg"] = float(np.mean([m["miou_fg"] for m in mc[g]]))
+        if g in meters:
+            results[g]["flicker"], results[g]["flicker_gt"] = meters[g][0].value, meters[g][1].value
         overall.merge(per_group[g])
     all_losses = [v for g in losses for v in losses[g]]
     results["overall"] = {"loss": float(np.mean(all_losses)) if all_losses else float("nan"), **overall.summary()}
