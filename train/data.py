@@ -283,7 +283,9 @@ class TrainSet(Dataset):
         """Copy-paste: a masked person from another photo, at a random size and place, over this crop."""
         src = self.positives[int(rng.integers(len(self.positives)))]
         img, mask = src.load()
-        fg, fm = _warp(img, mask, self.cfg, rng, zoom_range=(0.35, 1.3))
+        # The smallest pasted person follows --zoom when it goes below the default, so a run asking for small
+        # people (video frames: a dancer ~80 px tall at long side 320) also gets them on real backgrounds.
+        fg, fm = _warp(img, mask, self.cfg, rng, zoom_range=(min(0.35, self.cfg.zoom[0]), 1.3))
         person = (fm == 1).astype(np.float32)
         # A slightly soft edge so the network cannot learn to find people by their hard paste seam.
         alpha = cv2.GaussianBlur(person, (3, 3), 0)[..., None]
