@@ -28,7 +28,8 @@ SETTINGS = {
     "default + min-blob": RefineOptions(min_blob=0.002),
     "guided edges only": RefineOptions(temporal=0.0),
     "smoothing only": RefineOptions(edges="bilinear"),
-    "smoothing 0.5": RefineOptions(temporal=0.5),
+    "smoothing 0.5, motion 12": RefineOptions(temporal=0.5, motion=12),
+    "smoothing 0.8, motion 12": RefineOptions(temporal=0.8, motion=12),
 }
 
 

@@ -23,8 +23,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class RefineOptions:
-    temporal: float = 0.8          # weight of the past in static areas (0 = off, per-frame output)
-    motion: float = 12.0           # grey-level change (0-255) at which a pixel counts as moving
+    temporal: float = 0.9          # weight of the past in static areas (0 = off, per-frame output)
+    motion: float = 40.0           # grey-level change (0-255) at which a pixel counts as fully moving
     scene_cut: float = 40.0        # mean grey change that resets the memory entirely
     min_blob: float = 0.0          # drop blobs smaller than this fraction of the frame (0 = keep all)
     keep: str = "all"              # "all" people, or only the "largest"
