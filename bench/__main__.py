@@ -26,6 +26,7 @@ from app.pipeline import load_segmenter, segment_video
 from app.video_io import ffmpeg_exe, probe, read_frames
 from bench.memory import _PeakSampler, make_clip
 from model import Segmenter
+from model.refine import Refiner, RefineOptions
 
 
 def transcode_seconds(clip: Path, out: Path) -> float:
@@ -42,6 +43,16 @@ def model_ms_per_frame(seg: Segmenter, frames: list[np.ndarray], batch: int) -> 
     start = time.perf_counter()
     for i in range(0, len(frames), batch):
         seg.predict_lowres(frames[i:i + batch])
+    return (time.perf_counter() - start) / len(frames) * 1000
+
+
+def refine_ms_per_frame(seg: Segmenter, frames: list[np.ndarray]) -> float:
+    """What the matte refinement (smoothing + guided upsampling to full size) adds per frame."""
+    probs = seg.predict_lowres(frames)
+    refiner = Refiner(RefineOptions())
+    start = time.perf_counter()
+    for frame, prob in zip(frames, probs):
+        refiner(frame, prob)
     return (time.perf_counter() - start) / len(frames) * 1000
 
 
@@ -104,6 +115,8 @@ def main(argv: list[str] | None = None) -> None:
         seg = base if base.backend == backend else load_segmenter(args.weights, backend=backend)
         row = [model_ms_per_frame(seg.with_infer_size(s), frames, 4) for s in sizes]
         print(f"{backend:>8} " + " ".join(f"{ms:>7.1f}" for ms in row), flush=True)
+    row = [refine_ms_per_frame(base.with_infer_size(s), frames) for s in sizes]
+    print(f"{'refine':>8} " + " ".join(f"{ms:>7.1f}" for ms in row) + "   (default RefineOptions, to full size)")
 
 
 if __name__ == "__main__":
