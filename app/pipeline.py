@@ -90,14 +90,19 @@ def _render_fn(options: RenderOptions, height: int, width: int, fmt: str) -> tup
     """(frame, alpha) -> output frame for these options; whether it carries alpha; notes for the user."""
     notes: list[str] = []
     mode = options.mode
+    # Solid colours as whole frames, made once per clip rather than once per frame.
+    solid = lambda colour: np.full((height, width, 3), colour, np.uint8)  # noqa: E731
     if mode == "mask":
         return compose.mask, False, notes
     if mode == "overlay":
-        return (lambda f, a: compose.overlay(f, a, options.tint, options.opacity)), False, notes
+        tint = solid(options.tint)
+        return (lambda f, a: compose.overlay(f, a, tint, options.opacity)), False, notes
     if mode == "cutout":
-        return (lambda f, a: compose.cutout(f, a, options.background)), False, notes
+        bg = solid(options.background)
+        return (lambda f, a: compose.cutout(f, a, bg)), False, notes
     if mode == "collage":
-        return (lambda f, a: compose.collage(f, a, options.background)), False, notes
+        bg = solid(options.background)
+        return (lambda f, a: compose.collage(f, a, bg)), False, notes
     if mode == "blur":
         sigma = options.blur_sigma or max(2.0, min(height, width) / 40)
         return (lambda f, a: compose.blur(f, a, sigma)), False, notes
