@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from app.options import IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, RenderOptions, format_from_path, \
     parse_colour, preset_infer_size
-from app.pipeline import Progress, is_still_image, load_segmenter, segment_image, segment_video
+from app.pipeline import Progress, is_still_image, load_segmenter, segment_file
 from app.video_io import FFmpegError
 from model.refine import RAW, RefineOptions
 
@@ -123,14 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     for src, dst, fmt in jobs:
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            if is_still_image(src):
-                result = segment_image(src, dst, options, segmenter=segmenter, fmt=fmt)
-            else:
-                with tqdm(desc=src.name, unit="frame", disable=args.quiet, leave=False, file=sys.stderr) as bar:
-                    def progress(p: Progress, bar=bar) -> None:
-                        bar.total = p.total
-                        bar.update(p.done - bar.n)
-                    result = segment_video(src, dst, options, progress, segmenter=segmenter, fmt=fmt)
+            with tqdm(desc=src.name, unit="frame", disable=args.quiet, leave=False, file=sys.stderr) as bar:
+                def progress(p: Progress, bar=bar) -> None:
+                    bar.total = p.total
+                    bar.update(p.done - bar.n)
+                result = segment_file(src, dst, options, progress, segmenter=segmenter, fmt=fmt)
         except (InputError, FFmpegError) as exc:
             failures += 1
             print(f"error: {src.name}: {exc}", file=sys.stderr)

@@ -248,16 +248,20 @@ def check_video_limits(info: MediaInfo, limits: Limits) -> None:
         raise InputError(f"{info.path.name} has {info.frames} frames; the limit is {limits.max_frames}")
 
 
+def _job(src, dst, options: RenderOptions | None, limits: Limits | None, fmt: str | None,
+         allowed: tuple[str, ...], what: str) -> tuple[RenderOptions, Limits, Path, Path, str]:
+    """The defaults and the output-format check that both entry points start with."""
+    fmt = fmt or format_from_path(dst)
+    if fmt not in allowed:
+        raise InputError(f"{what} can be saved as {', '.join(allowed)}, not {fmt}")
+    return options or RenderOptions(), limits or Limits(), Path(src), Path(dst), fmt
+
+
 def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
                   on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
                   fmt: str | None = None, limits: Limits | None = None) -> Result:
     """Segment every frame of a clip and write the composed video (MP4/WebM with the source's audio, or GIF)."""
-    options = options or RenderOptions()
-    limits = limits or Limits()
-    src, dst = Path(src), Path(dst)
-    fmt = fmt or format_from_path(dst)
-    if fmt not in VIDEO_FORMATS:
-        raise InputError(f"a video can be saved as {', '.join(VIDEO_FORMATS)}, not {fmt}")
+    options, limits, src, dst, fmt = _job(src, dst, options, limits, fmt, VIDEO_FORMATS, "a video")
     info = probe(src)
     check_video_limits(info, limits)
     segmenter = segmenter or load_segmenter()
@@ -338,12 +342,7 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
                   on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
                   fmt: str | None = None, limits: Limits | None = None) -> Result:
     """Segment one photo and save the composed picture (PNG, JPEG or WebP)."""
-    options = options or RenderOptions()
-    limits = limits or Limits()
-    src, dst = Path(src), Path(dst)
-    fmt = fmt or format_from_path(dst)
-    if fmt not in IMAGE_FORMATS:
-        raise InputError(f"a photo can be saved as {', '.join(IMAGE_FORMATS)}, not {fmt}")
+    options, limits, src, dst, fmt = _job(src, dst, options, limits, fmt, IMAGE_FORMATS, "a photo")
     start = time.perf_counter()
     frame = _load_rgb(src, limits)
     segmenter = segmenter or load_segmenter()
