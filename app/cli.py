@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from app.options import IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, RenderOptions, format_from_path, \
-    parse_colour, preset_infer_size
+    parse_colour, preset_infer_size, preset_keyframes
 from app.pipeline import Progress, is_still_image, load_segmenter, segment_file
 from app.video_io import FFmpegError
 from model.refine import RAW, RefineOptions
@@ -42,7 +42,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tint", default="red", help="overlay colour")
     p.add_argument("--weights", "-w", type=Path, help="a .safetensors checkpoint (default: weights/default.safetensors)")
     p.add_argument("--preset", choices=list(PRESETS), default="balanced",
-                   help="speed/quality trade-off: the size frames are shrunk to for the model (default %(default)s)")
+                   help="speed/quality trade-off: the size frames are shrunk to for the model, and how often it "
+                        "runs on a video (default %(default)s; see README, 'Speed')")
+    p.add_argument("--keyframes", type=int, metavar="K",
+                   help="run the model on every K-th video frame and carry the matte along the motion between "
+                        "(default: the preset's; 1 = every frame)")
     p.add_argument("--batch", type=int, default=4, help="frames per model call")
     p.add_argument("--crf", type=int, default=20, help="H.264 quality, lower is better (default 20)")
     r = p.add_argument_group("matte refinement (see README, 'Steady edges')")
@@ -56,7 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="drop specks smaller than this fraction of the frame, e.g. 0.002 (default %(default)s: off)")
     r.add_argument("--feather", type=float, default=0.0, help="soften the edge by this many pixels")
     r.add_argument("--threshold", type=float, help="hard 0/1 matte at this level instead of soft alpha")
-    r.add_argument("--raw", action="store_true", help="per-frame output: no smoothing, clean-up or guided edges")
+    r.add_argument("--raw", action="store_true",
+                   help="per-frame output: the model on every frame, no smoothing, clean-up or guided edges")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     return p.parse_args(argv)
 
@@ -90,7 +95,8 @@ def build_options(args: argparse.Namespace) -> RenderOptions:
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return RenderOptions(mode=mode, background=colour, background_image=background_image,
-                         tint=parse_colour(args.tint), batch_size=args.batch, crf=args.crf, refine=refine)
+                         tint=parse_colour(args.tint), batch_size=args.batch, crf=args.crf, refine=refine,
+                         keyframe_every=1 if args.raw else args.keyframes or preset_keyframes(args.preset))
 
 
 def plan_outputs(files: list[Path], out: Path, fmt: str | None, many: bool, mode: str) -> list[tuple[Path, Path, str]]:

@@ -32,15 +32,30 @@ _SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".gif": "gif", ".webm": "webm",
 
 Colour = tuple[int, int, int]
 
-# Speed/quality presets: the factor applied to the model's own inference size (long side fed to the network).
-PRESETS = {"fast": 0.8, "balanced": 1.0, "quality": 1.2}
+@dataclass(frozen=True)
+class Preset:
+    scale: float            # factor on the model's own inference size (the long side fed to the network)
+    keyframe_every: int     # the network runs on every k-th video frame; the matte is carried between
+
+
+# Speed/quality presets, chosen by measurement (README, "Speed"): see bench/ and train.evaluate --every.
+PRESETS = {"fast": Preset(0.8, 3), "balanced": Preset(1.0, 2), "quality": Preset(1.2, 1)}
+
+
+def _preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise InputError(f"unknown preset '{name}': choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]
 
 
 def preset_infer_size(base: int, preset: str) -> int:
     """The inference size of `preset` for a model trained at `base` (a multiple of 32, at least 64)."""
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset '{preset}': choose one of {', '.join(PRESETS)}")
-    return max(64, round(base * PRESETS[preset] / 32) * 32)
+    return max(64, round(base * _preset(preset).scale / 32) * 32)
+
+
+def preset_keyframes(preset: str) -> int:
+    """How often `preset` runs the network on a video: every k-th frame."""
+    return _preset(preset).keyframe_every
 
 
 def parse_colour(text: str) -> Colour:
@@ -78,6 +93,7 @@ class RenderOptions:
     opacity: float = 0.5                      # overlay strength
     blur_sigma: float = 0.0                   # background blur; 0 = automatic (short side / 40)
     batch_size: int = 4
+    keyframe_every: int = 1                   # run the network on every k-th frame, carry the matte between
     crf: int = 20                             # H.264 quality (lower is better, 18-23 is visually clean)
     gif_fps: float = 15.0
     gif_long_side: int = 480
@@ -100,6 +116,8 @@ class RenderOptions:
             raise InputError("blur strength cannot be negative")
         if not 1 <= self.batch_size <= 64:
             raise InputError(f"batch size must be from 1 to 64, got {self.batch_size}")
+        if not 1 <= self.keyframe_every <= 8:
+            raise InputError(f"the keyframe interval must be from 1 to 8, got {self.keyframe_every}")
         if not 0 <= self.crf <= 51:
             raise InputError(f"crf must be from 0 to 51, got {self.crf}")
         if not 1 <= self.gif_fps <= 50 or self.gif_long_side < 16:

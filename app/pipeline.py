@@ -5,9 +5,10 @@
     >>> result = segment_file("dance.mp4", "dance_cutout.mp4", RenderOptions(mode="cutout"))
     >>> result.frames, result.seconds
 
-Video is streamed: a reader thread decodes, the caller's thread runs the model and composes, and the writer
-thread encodes, joined by small bounded queues, so the stages overlap and memory stays flat however long the
-clip. Results are written under a temporary name beside `dst` and renamed into place only when complete: a
+Video is streamed through four stages joined by small bounded queues, so they overlap on every core and memory
+stays flat however long the clip: ffmpeg decodes (reader thread); the caller's thread runs the network on
+keyframes and carries the matte to the frames between; a worker thread refines each matte to full size,
+composes and converts to YUV; ffmpeg encodes. Results are written under a temporary name beside `dst` and renamed into place only when complete: a
 half-written file never appears under the requested name, and nothing is left behind on error.
 """
 
@@ -32,7 +33,7 @@ from app.options import ALPHA_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, InputError,
 from app.video_io import MediaInfo, VideoWriter, probe, read_frames
 from model import Segmenter
 from model.checkpoint import publish
-from model.refine import Refiner
+from model.refine import Keyframes, Refiner
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 
@@ -87,38 +88,58 @@ def load_segmenter(weights: str | os.PathLike | None = None, **kwargs) -> Segmen
 
 
 def _render_fn(options: RenderOptions, height: int, width: int, fmt: str) -> tuple[Callable, bool, list[str]]:
-    """(frame, alpha) -> output frame for these options; whether it carries alpha; notes for the user."""
+    """(frame, alpha) -> output frame for these options; whether it carries alpha; notes for the user.
+
+    Photos and GIFs come out as RGB(A). MP4 and WebM come out as I420, what their encoders take: composing in
+    YUV is the same picture for a third of the work, and saves converting every result (see app.compose)."""
     notes: list[str] = []
     mode = options.mode
-    # Solid colours as whole frames, made once per clip rather than once per frame.
-    solid = lambda colour: np.full((height, width, 3), colour, np.uint8)  # noqa: E731
+    yuv = fmt in ("mp4", "webm")
+    if yuv and (height % 2 or width % 2):      # 4:2:0 needs even sizes: repeat the last row / column
+        inner, alpha, notes = _render_fn(options, height + height % 2, width + width % 2, fmt)
+        pad = ((0, height % 2), (0, width % 2))
+        return (lambda f, a: inner(np.pad(f, pad + ((0, 0),), mode="edge"), np.pad(a, pad, mode="edge"))), \
+            alpha, notes
+    conv = compose.to_i420 if yuv else np.asarray
+    blend = compose.blend_i420 if yuv else compose.blend
+    weight = compose.weight
+    # Backgrounds and colours are made once per clip, in the output's colour space, rather than once per frame.
+    solid = lambda colour: conv(np.full((height, width, 3), colour, np.uint8))  # noqa: E731
+    if mode == "transparent" and fmt in ALPHA_FORMATS:
+        if yuv:   # yuva420p: the I420 frame, then the alpha plane
+            return (lambda f, a: np.concatenate([conv(f).reshape(-1), compose.alpha8(a).reshape(-1)])), True, notes
+        return compose.transparent, True, notes
+    if mode in ("mask", "collage"):
+        white, black = solid((255, 255, 255)), solid((0, 0, 0))
     if mode == "mask":
-        return compose.mask, False, notes
+        return (lambda f, a: blend(white, black, weight(a))), False, notes
     if mode == "overlay":
         tint = solid(options.tint)
-        return (lambda f, a: compose.overlay(f, a, tint, options.opacity)), False, notes
-    if mode == "cutout":
-        bg = solid(options.background)
-        return (lambda f, a: compose.cutout(f, a, bg)), False, notes
-    if mode == "collage":
-        bg = solid(options.background)
-        return (lambda f, a: compose.collage(f, a, bg)), False, notes
+        return (lambda f, a: blend(conv(f), tint, 1.0 - weight(a, options.opacity))), False, notes
     if mode == "blur":
         sigma = options.blur_sigma or max(2.0, min(height, width) / 40)
-        return (lambda f, a: compose.blur(f, a, sigma)), False, notes
+        return (lambda f, a: blend(conv(f), conv(compose.blurred(f, sigma)), weight(a))), False, notes
     if mode == "replace":
-        bg = compose.fit_cover(_load_rgb(Path(options.background_image), Limits()), height, width)
-        return (lambda f, a: compose.replace(f, a, bg)), False, notes
-    # transparent
-    if fmt in ALPHA_FORMATS:
-        return compose.transparent, True, notes
-    board = compose.checkerboard(height, width)
-    notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
-                 "choose WebM, GIF or PNG for a truly transparent file")
-    return (lambda f, a: compose.replace(f, a, board)), False, notes
+        bg = conv(compose.fit_cover(_load_rgb(Path(options.background_image), Limits()), height, width))
+    elif mode == "transparent":
+        bg = conv(compose.checkerboard(height, width))
+        notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
+                     "choose WebM, GIF or PNG for a truly transparent file")
+    else:
+        bg = solid(options.background)
+    if mode == "collage":
+        stack = compose.hstack_i420 if yuv else (lambda parts: np.concatenate(parts, axis=1))
+
+        def collage(f, a):
+            w, f = weight(a), conv(f)
+            return stack([f, blend(white, black, w), blend(f, bg, w)])
+        return collage, False, notes
+    return (lambda f, a: blend(conv(f), bg, weight(a))), False, notes
 
 
-def _output_size(options: RenderOptions, height: int, width: int) -> tuple[int, int]:
+def _output_size(options: RenderOptions, height: int, width: int, fmt: str) -> tuple[int, int]:
+    if fmt in ("mp4", "webm"):      # composed at even size (see _render_fn)
+        height, width = height + height % 2, width + width % 2
     return height, width * 3 if options.mode == "collage" else width
 
 
@@ -266,21 +287,26 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     check_video_limits(info, limits)
     segmenter = segmenter or load_segmenter()
     render, alpha, notes = _render_fn(options, info.height, info.width, fmt)
-    out_h, out_w = _output_size(options, info.height, info.width)
+    out_h, out_w = _output_size(options, info.height, info.width, fmt)
     start = time.perf_counter()
     tmp = _temp_beside(dst)
     try:
         writer = VideoWriter(tmp, fmt, out_w, out_h, info.fps_fraction, alpha=alpha, audio_from=info,
                              crf=options.crf, gif_fps=options.gif_fps, gif_long_side=options.gif_long_side)
+        refiner = Refiner(options.refine)
+
+        def finish(item: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+            frame, prob, grey = item
+            writer.write(render(frame, refiner(frame, prob, grey)))
+
         with writer, closing(_background(_batches(read_frames(info), options.batch_size), maxsize=2)) as batches:
-            # Three stages overlap: decoding (reader thread), model + compositing (here), encoding (sink thread).
-            sink = _Sink(writer.write, maxsize=2 * options.batch_size)
+            sink = _Sink(finish, maxsize=2 * options.batch_size)
             try:
                 done = 0
-                refiner = Refiner(options.refine)
+                keyframes = Keyframes(segmenter, options.keyframe_every, options.refine.scene_cut)
                 for batch in batches:
-                    for frame, prob in zip(batch, segmenter.predict_lowres(batch)):
-                        sink.put(render(frame, refiner(frame, prob)))
+                    for frame, (prob, grey) in zip(batch, keyframes(batch)):
+                        sink.put((frame, prob, grey))
                     done += len(batch)
                     if on_progress:
                         on_progress(Progress(done, max(info.frames, done), time.perf_counter() - start))

@@ -31,7 +31,8 @@ from pathlib import Path
 from PIL import Image
 
 from app import pipeline
-from app.options import PRESETS, InputError, Limits, RenderOptions, parse_colour, preset_infer_size
+from app.options import PRESETS, InputError, Limits, RenderOptions, parse_colour, preset_infer_size, \
+    preset_keyframes
 from app.video_io import MediaInfo, probe, read_frames
 from model import Segmenter
 
@@ -341,7 +342,8 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
                      horizontal=True)
     preset = st.radio("Speed / quality", list(PRESETS), index=list(PRESETS).index("balanced"), key="preset",
                       format_func=str.capitalize, horizontal=True,
-                      help="Fast shrinks frames more before the model; Quality less (slower, finer edges).")
+                      help="Fast shrinks frames more before the model and runs it on fewer video frames (the "
+                           "matte follows the motion between); Quality runs it larger, on every frame.")
     return kwargs, formats[label], preset
 
 
@@ -451,7 +453,8 @@ def main() -> None:
                             icon=":material/play_arrow:")
 
     if clicked and ready:
-        run_job(upload, kwargs, fmt, preset_model(model, preset), limits)
+        run_job(upload, {**kwargs, "keyframe_every": preset_keyframes(preset)}, fmt, preset_model(model, preset),
+                limits)
     if st.session_state.get("error"):
         st.error(st.session_state.error)
     if st.session_state.get("result"):

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.options import PRESETS, RenderOptions, preset_infer_size
+from app.options import PRESETS, RenderOptions, preset_infer_size, preset_keyframes
 from app.pipeline import load_segmenter, segment_video
 from app.video_io import ffmpeg_exe, probe, read_frames
 from bench.memory import _PeakSampler, make_clip
@@ -87,19 +87,20 @@ def main(argv: list[str] | None = None) -> None:
             floor = transcode_seconds(clip, Path(tmp) / "transcode.mp4")
             print(f"bare ffmpeg transcode: {floor:.1f} s ({info.frames / floor:.1f} fps, "
                   f"{floor / info.duration:.2f} x clip duration)\n")
-            print(f"{'preset':>9} {'size':>5} {'frames':>7} {'wall s':>7} {'fps':>6} {'wall/dur':>9} "
+            print(f"{'preset':>9} {'size':>5} {'every':>5} {'frames':>7} {'wall s':>7} {'fps':>6} {'wall/dur':>9} "
                   f"{'wall/transcode':>15} {'peak RSS MB':>12}")
             for preset in args.presets:
                 seg = base.with_infer_size(preset_infer_size(base.spec.infer_size, preset))
                 sampler = _PeakSampler(os.getpid())
                 sampler.start()
                 start = time.perf_counter()
-                result = segment_video(clip, Path(tmp) / f"{preset}.mp4", RenderOptions(mode=args.mode),
-                                       segmenter=seg)
+                every = preset_keyframes(preset)
+                result = segment_video(clip, Path(tmp) / f"{preset}.mp4",
+                                       RenderOptions(mode=args.mode, keyframe_every=every), segmenter=seg)
                 wall = time.perf_counter() - start
                 sampler.done.set()
                 sampler.join()
-                print(f"{preset:>9} {seg.infer_size:>5} {result.frames:>7} {wall:>7.1f} {result.frames / wall:>6.1f} "
+                print(f"{preset:>9} {seg.infer_size:>5} {every:>5} {result.frames:>7} {wall:>7.1f} {result.frames / wall:>6.1f} "
                       f"{wall / info.duration:>9.2f} {wall / floor:>15.2f} {sampler.peak:>12.0f}", flush=True)
         print()
 

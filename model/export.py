@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from model import inference_threads
 from model.checkpoint import load_checkpoint, publish
 
 PARITY_ATOL = 1e-3
@@ -68,11 +69,11 @@ def export_onnx(weights: str | os.PathLike, out: str | os.PathLike | None = None
     return out
 
 
-def ort_session(path: str | os.PathLike, threads: int = 0):
+def ort_session(path: str | os.PathLike, threads: int | None = None):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
+    so.intra_op_num_threads = threads or inference_threads()
     # Spinning worker threads starve ffmpeg on small machines (same reason as OMP_WAIT_POLICY=PASSIVE).
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

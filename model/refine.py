@@ -79,10 +79,11 @@ def clean(prob: np.ndarray, min_blob: float, keep: str) -> np.ndarray:
 def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float,
                     guide_low: np.ndarray | None = None) -> np.ndarray:
     """Fast guided filter (He & Sun 2015): linear coefficients fitted at low resolution against the grey
-    frame, upsampled, then applied to the full-resolution grey frame. A handful of box filters."""
+    frame, upsampled, then applied to the full-resolution grey frame. A handful of box filters; at full size
+    only two resizes and one multiply-add, in place (this runs on every frame of every clip)."""
     h, w = prob.shape
     big_h, big_w = frame.shape[:2]
-    guide = (guide_low if guide_low is not None else _grey(frame, (h, w))) / 255.0
+    guide = (guide_low if guide_low is not None else _grey(frame, (h, w))) * np.float32(1 / 255)
     k = (2 * radius + 1, 2 * radius + 1)
     mean_i = cv2.boxFilter(guide, -1, k)
     mean_p = cv2.boxFilter(prob, -1, k)
@@ -90,10 +91,12 @@ def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float
     var_i = cv2.boxFilter(guide * guide, -1, k) - mean_i * mean_i
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
-    a = cv2.resize(cv2.boxFilter(a, -1, k), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+    # a is scaled by 1/255 here so that it applies to the 0..255 grey levels directly at full size.
+    a = cv2.resize(cv2.boxFilter(a, -1, k) * np.float32(1 / 255), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
     b = cv2.resize(cv2.boxFilter(b, -1, k), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    full = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.float32) * (1.0 / 255.0)
-    return np.clip(a * full + b, 0.0, 1.0)
+    np.multiply(a, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), out=a)
+    np.add(a, b, out=a)
+    return np.clip(a, 0.0, 1.0, out=a)
 
 
 class Refiner:
@@ -120,10 +123,13 @@ class Refiner:
         self._prev_prob, self._prev_grey = prob, grey
         return prob
 
-    def __call__(self, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
+    def __call__(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None = None) -> np.ndarray:
+        """Full-resolution float32 alpha for `frame` from its low-resolution `prob`; `grey`, the frame in
+        float32 grey levels at prob's size, saves recomputing it when the caller already has it."""
         o = self.options
         prob = prob.astype(np.float32, copy=False)
-        grey = _grey(frame, prob.shape) if (o.temporal > 0 or o.edges == "guided") else None
+        if grey is None and (o.temporal > 0 or o.edges == "guided"):
+            grey = _grey(frame, prob.shape)
         if o.temporal > 0:
             prob = self.smooth(prob, grey)
         if o.min_blob > 0 or o.keep == "largest":
@@ -179,3 +185,48 @@ def flicker(alphas: list[np.ndarray], frames: list[np.ndarray] | None = None, *,
     for i, alpha in enumerate(alphas):
         meter.update(alpha, frames[i] if frames is not None else None)
     return meter.value
+
+
+class Keyframes:
+    """A clip's low-resolution probabilities with the network run on only every `every`-th frame: the matte
+    of each frame between is the previous one carried along dense optical flow (DIS, at inference size),
+    which costs a few milliseconds instead of a network pass. A scene cut always gets its own network pass.
+    Stateful: one per clip, frames fed in order. `every=1` runs the network on every frame."""
+
+    def __init__(self, segmenter, every: int = 1, scene_cut: float = 40.0) -> None:
+        if every < 1:
+            raise ValueError("the keyframe interval must be at least 1")
+        self.segmenter, self.every, self.scene_cut = segmenter, every, scene_cut
+        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if every > 1 else None
+        self._since_key = every            # frames since the last network pass: the first frame is a keyframe
+        self._prev: tuple[np.ndarray, np.ndarray] | None = None     # (prob, grey uint8) of the previous frame
+        self._grid: np.ndarray | None = None
+
+    def _carry(self, prob: np.ndarray, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
+        """prob of frame 0 moved onto frame 1 (backward warp: each pixel of 1 looks up where it came from)."""
+        h, w = grey1.shape
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+            self._grid = np.dstack([xs, ys])
+        flow = self._flow.calc(grey1, grey0, None)
+        return cv2.remap(prob, self._grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def __call__(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """(probability, float32 grey) at inference size for each frame, in order."""
+        smalls = [self.segmenter.shrink(f) for f in frames]
+        greys = [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls]
+        keys, since, prev = [], self._since_key, self._prev[1] if self._prev else None
+        for grey in greys:
+            cut = prev is None or prev.shape != grey.shape or \
+                float(cv2.absdiff(grey, prev).mean()) >= self.scene_cut
+            key = since >= self.every or cut
+            keys.append(key)
+            since, prev = (1 if key else since + 1), grey
+        self._since_key = since
+        predicted = iter(self.segmenter.predict_small([s for s, k in zip(smalls, keys) if k]))
+        out = []
+        for grey, key in zip(greys, keys):
+            prob = next(predicted) if key else self._carry(self._prev[0], self._prev[1], grey)
+            self._prev = (prob, grey)
+            out.append((prob, grey.astype(np.float32)))
+        return out

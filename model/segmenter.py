@@ -81,15 +81,19 @@ class Segmenter:
         return Segmenter(self.model, self.spec, device=self.device, infer_size=infer_size, name=self.name,
                          metadata=self.metadata, session=self.session)
 
-    def _prepare(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        shapes = [inference_shape(f.shape[0], f.shape[1], self.infer_size) for f in frames]
+    def shrink(self, frame: np.ndarray) -> np.ndarray:
+        """The frame at inference size (long side `infer_size`, aspect kept): what the network sees."""
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"expected uint8 RGB frames (H, W, 3), got {frame.dtype} {frame.shape}")
+        h, w = inference_shape(frame.shape[0], frame.shape[1], self.infer_size)
+        return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != frame.shape[:2] else frame
+
+    def _prepare(self, smalls: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        shapes = [s.shape[:2] for s in smalls]
         ph = _pad_to(max(h for h, _ in shapes))
         pw = _pad_to(max(w for _, w in shapes))
-        batch = np.empty((len(frames), ph, pw, 3), np.uint8)
-        for i, (frame, (h, w)) in enumerate(zip(frames, shapes)):
-            if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-                raise ValueError(f"expected uint8 RGB frames (H, W, 3), got {frame.dtype} {frame.shape}")
-            small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
+        batch = np.empty((len(smalls), ph, pw, 3), np.uint8)
+        for i, (small, (h, w)) in enumerate(zip(smalls, shapes)):
             # Replicated edges look like more of the scene to the network; zeros would look like a border.
             batch[i] = cv2.copyMakeBorder(small, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE)
         x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
@@ -98,7 +102,12 @@ class Segmenter:
     @torch.inference_mode()
     def logits(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """Raw network output at inference resolution (padded) and each frame's valid (h, w)."""
-        x, shapes = self._prepare(frames)
+        return self.logits_small([self.shrink(f) for f in frames])
+
+    @torch.inference_mode()
+    def logits_small(self, smalls: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
+        """`logits` for frames already at inference size (see `shrink`)."""
+        x, shapes = self._prepare(smalls)
         if self.session is not None:
             return torch.from_numpy(self.session.run(None, {"image": x.numpy()})[0]), shapes
         return self.model(x), shapes
@@ -106,9 +115,13 @@ class Segmenter:
     def predict_lowres(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """Float32 person probability at inference resolution (padding cropped off), for refinement
         (temporal smoothing, guided upsampling) that is cheaper to do small."""
-        if len(frames) == 0:
+        return self.predict_small([self.shrink(f) for f in frames])
+
+    def predict_small(self, smalls: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """`predict_lowres` for frames already at inference size (see `shrink`)."""
+        if len(smalls) == 0:
             return []
-        out, shapes = self.logits(frames)
+        out, shapes = self.logits_small(smalls)
         if self.spec.classes > 1:
             probs = (out.argmax(dim=1) > 0).float().cpu().numpy()
         else:

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from model.refine import RAW, Refiner, RefineOptions, clean, flicker, guided_upsample
+from model.refine import RAW, Keyframes, Refiner, RefineOptions, clean, flicker, guided_upsample
 
 
 def test_guided_upsampling_follows_the_pictures_edge():
@@ -110,3 +110,72 @@ def test_evaluate_reports_flicker_for_sequences(tmp_path, tiny_weights):
     for seq in ("seqs/a", "seqs/b"):
         assert 0.0 <= results[seq]["flicker"] <= 1.0
         assert results[seq]["flicker_gt"] > 0                            # the ground truth moves
+
+
+class _OracleSegmenter:
+    """Stands in for the network: the 'prediction' is where the textured square really is, and it counts calls."""
+
+    def __init__(self, boxes: list[tuple[int, int]], size: int = 64) -> None:
+        self.boxes, self.size, self.calls, self.frames_seen = boxes, size, 0, 0
+
+    def shrink(self, frame):
+        return frame
+
+    def predict_small(self, smalls):
+        self.calls += 1
+        out = []
+        for _ in smalls:
+            y, x = self.boxes[self.frames_seen]
+            prob = np.zeros((self.size, self.size), np.float32)
+            prob[y:y + 20, x:x + 20] = 1
+            out.append(prob)
+            self.frames_seen += 1
+        return out
+
+
+def _moving_square(n: int, step: int = 2):
+    """Frames of a textured square sliding right over a textured background, and its true boxes."""
+    rng = np.random.default_rng(1)
+    bg = rng.integers(0, 120, (64, 64, 3), dtype=np.uint8)
+    tex = rng.integers(140, 256, (20, 20, 3), dtype=np.uint8)
+    frames, boxes = [], []
+    for i in range(n):
+        f = bg.copy()
+        y, x = 20, 8 + step * i
+        f[y:y + 20, x:x + 20] = tex
+        frames.append(f)
+        boxes.append((y, x))
+    return frames, boxes
+
+
+def _iou(prob, box):
+    truth = np.zeros(prob.shape, bool)
+    truth[box[0]:box[0] + 20, box[1]:box[1] + 20] = True
+    pred = prob > 0.5
+    return (pred & truth).sum() / (pred | truth).sum()
+
+
+def test_keyframes_run_the_network_on_every_kth_frame_and_carry_the_matte_along_the_motion():
+    frames, boxes = _moving_square(12)
+    oracle = _OracleSegmenter(boxes[::3])                 # it must only be asked about keyframes 0, 3, 6, 9
+    keys = Keyframes(oracle, every=3)
+    out = keys(frames[:5]) + keys(frames[5:])             # state carries across batches
+    assert len(out) == 12 and oracle.frames_seen == 4     # 4 network passes for 12 frames
+    for i, (prob, grey) in enumerate(out):
+        assert grey.dtype == np.float32 and grey.shape == prob.shape
+        if i % 3:                                         # carried frames follow the square (it moved 2-4 px)
+            stale = _iou(out[i - i % 3][0], boxes[i])
+            assert _iou(prob, boxes[i]) > 0.9 > stale, (i, _iou(prob, boxes[i]), stale)
+
+
+def test_keyframes_give_a_scene_cut_its_own_network_pass():
+    frames, boxes = _moving_square(6)
+    frames[4:] = [255 - f for f in frames[4:]]            # the clip cuts to a different picture at frame 4
+    oracle = _OracleSegmenter([boxes[0], boxes[4]])
+    Keyframes(oracle, every=8)(frames)
+    assert oracle.frames_seen == 2
+
+
+def test_keyframe_interval_must_be_positive():
+    with pytest.raises(ValueError):
+        Keyframes(_OracleSegmenter([]), every=0)

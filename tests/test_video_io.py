@@ -105,3 +105,23 @@ def test_truncated_faststart_clip_yields_what_it_has(tmp_path):
     info = probe(cut)
     n = sum(1 for _ in read_frames(info))
     assert 0 < n < 90
+
+
+@pytest.mark.parametrize("fmt", ["mp4", "webm"])
+def test_writer_colours_come_back_as_written_from_rgb_or_yuv_frames(tmp_path, fmt):
+    """Frames are converted to YUV by OpenCV (BT.601) and the file says so: a player gets the same RGB back."""
+    from app.compose import to_i420
+
+    rgb = np.zeros((64, 48, 3), np.uint8)
+    rgb[:] = (48, 128, 192)
+    rgb[:, 24:] = (250, 40, 90)
+    for source in ("rgb", "yuv"):
+        path = tmp_path / f"{source}.{fmt}"
+        with VideoWriter(path, fmt, 48, 64, "24/1") as writer:
+            for _ in range(4):
+                writer.write(rgb if source == "rgb" else to_i420(rgb))
+        back = next(read_frames(probe(path))).astype(int)
+        assert np.abs(back[8:-8, 4:20] - (48, 128, 192)).max() <= 3, source
+        assert np.abs(back[8:-8, 28:-4] - (250, 40, 90)).max() <= 3, source
+        with pytest.raises(ValueError), VideoWriter(tmp_path / f"bad.{fmt}", fmt, 48, 64, "24/1") as bad:
+            bad.write(to_i420(rgb)[:-2])      # a frame of the wrong size is refused (and ffmpeg stopped)
