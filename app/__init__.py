@@ -15,8 +15,8 @@ def _keep_freed_memory() -> None:
 
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(-3, 256 << 20)     # M_MMAP_THRESHOLD: blocks below 256 MB come from the heap
-        libc.mallopt(-1, 512 << 20)     # M_TRIM_THRESHOLD: keep up to 512 MB of freed heap for reuse
+        libc.mallopt(-3, 64 << 20)      # M_MMAP_THRESHOLD: blocks below 64 MB come from the heap
+        libc.mallopt(-1, 128 << 20)     # M_TRIM_THRESHOLD: keep up to 128 MB of freed heap for reuse
     except (OSError, AttributeError):   # not glibc (musl, macOS, Windows): nothing to tune
         pass
 

@@ -48,6 +48,24 @@ def test_every_mode_keeps_frames_fps_duration_and_audio(tmp_path, media, tiny_se
     assert out.stat().st_mode & 0o777 == 0o666 & ~umask                      # permissions of any new file, not 0600
 
 
+@pytest.mark.parametrize("every", [1, 3])
+def test_keyframes_run_the_network_on_every_kth_frame_of_a_clip(tmp_path, media, tiny_segmenter, every):
+    passes = []
+
+    class Counting:                     # the shared segmenter, counting the frames it is asked to segment
+        def shrink(self, frame):
+            return tiny_segmenter.shrink(frame)
+
+        def predict_small(self, smalls):
+            passes.append(len(smalls))
+            return tiny_segmenter.predict_small(smalls)
+
+    result = segment_video(media / "clip.mp4", tmp_path / "k.mp4", RenderOptions(mode="mask", keyframe_every=every),
+                           segmenter=Counting())
+    assert result.frames == 90 and int(facts(tmp_path / "k.mp4")[0]["nb_read_frames"]) == 90
+    assert sum(passes) == 90 // every                  # a moving test pattern, no scene cuts
+
+
 def test_clip_without_audio(tmp_path, media, tiny_segmenter):
     out = tmp_path / "silent.mp4"
     result = segment_video(media / "silent.mp4", out, RenderOptions(mode="mask"), segmenter=tiny_segmenter)

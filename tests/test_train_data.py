@@ -46,3 +46,28 @@ def test_val_split_is_disjoint_from_training_and_never_uses_video_gt(datasets, c
     assert not {r.image for r in train} & {r.image for r in val}
     data = read_metadata(WEIGHTS / "default.safetensors")["data"]
     assert not any("video-gt" in d for d in data["train"] + data["negatives"])
+
+
+@pytest.fixture(scope="module")
+def presets_recorded() -> dict:
+    return json.loads((WEIGHTS / "presets.json").read_text())["presets"]
+
+
+@pytest.fixture(scope="module")
+def presets_measured(datasets) -> dict:
+    from bench.presets import measure
+
+    return {p: measure(WEIGHTS / "default.safetensors", datasets, p) for p in ("balanced", "quality")}
+
+
+@pytest.mark.parametrize("preset", ["balanced", "quality"])
+def test_preset_accuracy_matches_the_readme(presets_recorded, presets_measured, preset):
+    """weights/presets.json (the README's speed table) holds what `python -m bench.presets` measures."""
+    for key in ("val_mean_iou", "davis_lucia_mean_iou", "davis_dance-jump_mean_iou"):
+        assert presets_measured[preset][key] == pytest.approx(presets_recorded[preset][key], abs=0.005), key
+
+
+def test_balanced_loses_at_most_002_iou_against_quality(presets_measured):
+    balanced, quality = presets_measured["balanced"], presets_measured["quality"]
+    assert balanced["val_mean_iou"] >= quality["val_mean_iou"] - 0.02
+    assert balanced["davis_mean_iou"] >= quality["davis_mean_iou"] - 0.02

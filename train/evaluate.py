@@ -36,7 +36,7 @@ COLUMNS = [("images", "n", "{:d}"), ("mean_iou", "mIoU/img", "{:.4f}"), ("iou", 
 def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, records: list[Record] | None = None,
              val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
              infer_size: int | None = None, progress: bool = False, refine: RefineOptions | None = None,
-             flicker: bool = False) -> dict[str, dict[str, float]]:
+             flicker: bool = False, every: int = 1) -> dict[str, dict[str, float]]:
     """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records)."""
     # Weights first: a wrong path should fail before minutes of data scanning.
     seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
@@ -47,7 +47,7 @@ def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, recor
             records = split_records(records, val_fraction, split_seed)[1]
     if not records:
         raise DataError("nothing to evaluate: no labelled images found")
-    return evaluate_frames(seg, records, progress=progress, refine=refine, flicker=flicker)
+    return evaluate_frames(seg, records, progress=progress, refine=refine, flicker=flicker, every=every)
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="raw per-frame output (default), or with the app's matte refinement (smoothing, guided edges)")
     p.add_argument("--flicker", action="store_true",
                    help="add each sequence's flicker: mean alpha change between frames where the picture is still")
+    p.add_argument("--every", type=int, default=1, metavar="K",
+                   help="the app's keyframes: the network on every K-th frame of a sequence, the matte carried "
+                        "along optical flow between (implies --refine app); the presets use 3/2/1")
     p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
     a = p.parse_args(argv)
     if not a.data and not a.split:
@@ -84,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         records = read_split(a.split) if a.split else None
         results = evaluate(a.weights, a.data, records=records, val_split=a.val_split, val_fraction=a.val_fraction,
                            split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty(),
-                           refine=RefineOptions() if a.refine == "app" else None, flicker=a.flicker)
+                           refine=RefineOptions() if a.refine == "app" else None, flicker=a.flicker,
+                           every=a.every)
     except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import ModelSpec, Segmenter, build_model, save_checkpoint
-from model.refine import FlickerMeter, Refiner, RefineOptions
+from model.refine import Keyframes, FlickerMeter, Refiner, RefineOptions
 from train.data import (
     IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, split_records, write_split,
 )
@@ -173,15 +173,20 @@ def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch
 
 def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = "bce+dice",
                     progress: bool = False, refine: RefineOptions | None = None,
-                    flicker: bool = False) -> dict[str, dict[str, float]]:
+                    flicker: bool = False, every: int = 1) -> dict[str, dict[str, float]]:
     """Metrics on full frames, exactly as the app infers (Segmenter: long side resize, pad, threshold 0.5).
 
     Returns {"<group>": metrics, ..., "overall": metrics}; the loss is measured at inference resolution.
     `refine`: also run the app's matte refinement (model.refine, one Refiner per group, frames in name order);
     None = the raw per-frame output, bilinear upsampling. `flicker`: add each group's flicker (model.refine
     FlickerMeter on the predicted alpha, and on the ground truth for reference): meaningful for sequences.
+    `every`: the app's keyframes (model.refine.Keyframes): the network's matte on every k-th frame of a
+    sequence, carried along optical flow to the frames between (implies `refine`, default options if None).
     """
+    if every > 1 and refine is None:
+        refine = RefineOptions()
     refiners: dict[str, Refiner] = {}
+    keyframes: dict[str, Keyframes] = {}
     meters: dict[str, tuple[FlickerMeter, FlickerMeter]] = {}
     per_group: dict[str, Confusion] = {}
     losses: dict[str, list[float]] = {}
@@ -198,7 +203,10 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
             if refine is None:
                 prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
             else:
-                prob = refiners.setdefault(group, Refiner(refine))(img, prob)
+                grey = None
+                if every > 1:
+                    prob, grey = keyframes.setdefault(group, Keyframes(segmenter, every, refine.scene_cut))([img])[0]
+                prob = refiners.setdefault(group, Refiner(refine))(img, prob, grey)
             if flicker:
                 pred_meter, gt_meter = meters.setdefault(group, (FlickerMeter(), FlickerMeter()))
                 pred_meter.update(prob, img)

@@ -1,0 +1,55 @@
+"""Accuracy of each speed preset, run the way the app runs it: IoU on the validation split and on video-gt/davis.
+
+    python -m bench.presets --data ../shared/datasets            # writes weights/presets.json, prints the table
+
+Each preset is an inference size and a keyframe interval (app.options.PRESETS). Photos (the validation split)
+only see the size; the DAVIS sequences also see the keyframes (the network on every k-th frame, the matte
+carried along optical flow between), with the app's default refinement. tests/test_train_data.py recomputes
+the file's figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from app.options import PRESETS, preset_infer_size, preset_keyframes
+from app.pipeline import DEFAULT_WEIGHTS
+from model.checkpoint import read_metadata
+from model.refine import RefineOptions
+from train.evaluate import evaluate, format_table
+
+DAVIS = ("lucia", "dance-jump")
+
+
+def measure(weights: Path, data: Path, preset: str) -> dict:
+    base = int(read_metadata(weights)["spec"]["infer_size"])
+    size, every = preset_infer_size(base, preset), preset_keyframes(preset)
+    photos = [data / "photos" / "ccp", data / "photos" / "vikram"]
+    val = evaluate(weights, photos, val_split=True, infer_size=size, refine=RefineOptions())
+    davis = evaluate(weights, [data / "video-gt" / "davis"], infer_size=size, refine=RefineOptions(), every=every)
+    print(f"{preset}: size {size}, every {every}\n{format_table({'val': val['overall'], **davis})}\n", flush=True)
+    return {"infer_size": size, "keyframe_every": every, "val_mean_iou": val["overall"]["mean_iou"],
+            **{f"davis_{s}_mean_iou": davis[f"davis/{s}"]["mean_iou"] for s in DAVIS},
+            "davis_mean_iou": sum(davis[f"davis/{s}"]["mean_iou"] for s in DAVIS) / len(DAVIS)}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, required=True, help="the datasets folder (photos/, video-gt/davis)")
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
+    p.add_argument("--out", type=Path, help="JSON to write (default: presets.json beside the weights)")
+    args = p.parse_args(argv)
+    results = {preset: measure(args.weights, args.data, preset) for preset in PRESETS}
+    out = args.out or args.weights.with_name("presets.json")
+    out.write_text(json.dumps({"weights": args.weights.name, "presets": results}, indent=1) + "\n")
+    print("| preset | size | keyframes | val mIoU | DAVIS lucia | DAVIS dance-jump | DAVIS mean |\n|---|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(f"| {name} | {r['infer_size']} | every {r['keyframe_every']} | {r['val_mean_iou']:.4f} | "
+              f"{r['davis_lucia_mean_iou']:.4f} | {r['davis_dance-jump_mean_iou']:.4f} | {r['davis_mean_iou']:.4f} |")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
