@@ -186,11 +186,11 @@ def test_presets_share_the_model_at_other_sizes(tiny_segmenter):
     from app import ui
 
     sizes = {p: ui.preset_model(tiny_segmenter, p) for p in ui.PRESETS}
-    assert sizes["balanced"] is tiny_segmenter
-    assert (sizes["fast"].infer_size, sizes["quality"].infer_size) == (96, 160)
+    assert sizes["fast"] is tiny_segmenter                         # 1.0x the model's own size (128)
+    assert (sizes["balanced"].infer_size, sizes["quality"].infer_size) == (160, 192)
     assert all(s.model is tiny_segmenter.model for s in sizes.values()), "one copy of the weights"
     assert all(s.session is tiny_segmenter.session for s in sizes.values()), "same backend"
-    assert ui.preset_model(tiny_segmenter, "fast") is sizes["fast"], "made once"
+    assert ui.preset_model(tiny_segmenter, "balanced") is sizes["balanced"], "made once"
 
 
 def test_idle_sessions_files_are_swept_and_an_idle_page_recovers(page, media, tmp_path, monkeypatch):
