@@ -187,11 +187,14 @@ def take_upload(uploaded, limits: Limits, max_bytes: int) -> Upload:
         f.write(uploaded.getbuffer())
     try:
         if pipeline.is_still_image(path):
-            with Image.open(path) as im:
-                width, height = im.size
+            megapixels = limits.max_image_pixels // 1_000_000
+            try:
+                with Image.open(path) as im:
+                    width, height = im.size
+            except Image.DecompressionBombError:   # PIL will not even open it
+                raise InputError(f"{name} is far too large: images are limited to {megapixels} megapixels") from None
             if width * height > limits.max_image_pixels:
-                raise InputError(f"{name} is {width}x{height}; images are limited to "
-                                 f"{limits.max_image_pixels // 1_000_000} megapixels")
+                raise InputError(f"{name} is {width}x{height}; images are limited to {megapixels} megapixels")
             return Upload(**common, kind="image", width=width, height=height, info=None)
         info = probe(path)
         pipeline.check_video_limits(info, limits)

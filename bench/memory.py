@@ -35,17 +35,34 @@ def make_clip(path: Path, minutes: float, size: str, fps: int) -> Path:
     return path
 
 
-def _tree_rss_mb(pid: int) -> float:
-    """RSS of a process and all its descendants (Linux /proc), in MB."""
-    total, stack = 0, [pid]
+def descendants(pid: int) -> dict[int, str]:
+    """{pid: command name} of every descendant of a process, unreaped ones included (Linux /proc)."""
+    found: dict[int, str] = {}
+    stack = [pid]
     while stack:
         p = stack.pop()
+        try:
+            children = [int(c) for task in Path(f"/proc/{p}/task").iterdir()
+                        for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):   # it ended while we looked
+            continue
+        for child in children:
+            try:
+                found[child] = Path(f"/proc/{child}/comm").read_text().strip()
+            except FileNotFoundError:
+                continue
+            stack.append(child)
+    return found
+
+
+def _tree_rss_mb(pid: int) -> float:
+    """RSS of a process and all its descendants (Linux /proc), in MB."""
+    total = 0
+    for p in [pid, *descendants(pid)]:
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
-            for task in Path(f"/proc/{p}/task").iterdir():
-                stack += [int(c) for c in (task / "children").read_text().split()]
         except (FileNotFoundError, ProcessLookupError):
             continue
     return total / 1024
@@ -61,20 +78,23 @@ class _PeakSampler(threading.Thread):
             self.peak = max(self.peak, _tree_rss_mb(self.pid))
 
 
-def child(clip: str, weights: str | None, tiny: bool) -> None:
-    """Runs in the child process: one job, then prints its figures as JSON."""
+def tiny_segmenter():
+    """A small random network (mobilenet_v2 UNet at 128 px): what the pipeline costs, not a real model."""
     import torch
 
-    from app.options import Limits, RenderOptions
-    from app.pipeline import load_segmenter, segment_video
     from model import ModelSpec, Segmenter, build_model
 
-    if tiny:
-        torch.manual_seed(0)
-        spec = ModelSpec(encoder="mobilenet_v2", decoder_channels=(32, 16, 16, 8, 8), infer_size=128)
-        segmenter = Segmenter(build_model(spec), spec, name="tiny-random")
-    else:
-        segmenter = load_segmenter(weights)
+    torch.manual_seed(0)
+    spec = ModelSpec(encoder="mobilenet_v2", decoder_channels=(32, 16, 16, 8, 8), infer_size=128)
+    return Segmenter(build_model(spec), spec, name="tiny-random")
+
+
+def child(clip: str, weights: str | None, tiny: bool) -> None:
+    """Runs in the child process: one job, then prints its figures as JSON."""
+    from app.options import Limits, RenderOptions
+    from app.pipeline import load_segmenter, segment_video
+
+    segmenter = tiny_segmenter() if tiny else load_segmenter(weights)
     sampler = _PeakSampler(os.getpid())
     sampler.start()
     with tempfile.TemporaryDirectory() as tmp:

@@ -8,15 +8,19 @@ folder; SAVE_SCREENSHOTS=1 also writes them to docs/ (the README shows those).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from app.video_io import probe
+from bench.memory import descendants
 from tests.conftest import make_clip
 from tests.ui_helpers import REPO, probe_streams, running_app
 
@@ -58,7 +62,7 @@ def open_page(browser, url: str):
 
 def upload(page, path: Path) -> None:
     page.locator("input[type=file]").first.set_input_files(str(path))
-    page.get_by_text(re.compile(r"^Video · ")).wait_for(timeout=60_000)
+    page.get_by_text(re.compile(r"^(Video|Photo) · ")).wait_for(timeout=60_000)
 
 
 def download(page, label: str, dst: Path) -> Path:
@@ -114,53 +118,117 @@ def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_
     assert ("audio" in streams) == source.has_audio
 
 
-def test_two_sessions_at_once_each_get_their_own_result(browser, tiny_weights, tmp_path):
-    clips = [make_clip(tmp_path / "a.mp4", size="320x240", seconds=10, audio=True),
-             make_clip(tmp_path / "b.mp4", size="240x320", rate="24", seconds=10, audio=False)]
+def spy_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """Environment that loads tests/spy/sitecustomize.py into the server: it logs model loads and jobs."""
+    log = tmp_path / "spy.jsonl"
+    path = [str(REPO / "tests" / "spy"), str(REPO), os.environ.get("PYTHONPATH", "")]
+    return {"SEGMENT_SPY": str(log), "PYTHONPATH": os.pathsep.join(filter(None, path))}, log
+
+
+def spied(log: Path, event: str) -> list[dict]:
+    lines = log.read_text().splitlines() if log.exists() else []
+    return [e for e in map(json.loads, lines) if e["event"] == event]
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (value := check()):
+        assert time.monotonic() < deadline, f"timed out waiting: {what}"
+        time.sleep(0.1)
+    return value
+
+
+def server_ffmpeg() -> dict[int, str]:
+    """ffmpeg processes under this test process (the app server is its child), zombies included."""
+    return {pid: name for pid, name in descendants(os.getpid()).items() if "ffmpeg" in name}
+
+
+def test_closing_the_tab_mid_run_stops_the_job_and_leaves_nothing(browser, tiny_weights, tmp_path):
+    clip = make_clip(tmp_path / "long.mp4", seconds=60)   # 1,800 frames: many seconds of work for the tiny model
+    server_tmp = tmp_path / "server-tmp"
+    server_tmp.mkdir()
+    env, spy = spy_env(tmp_path)
+    with running_app(tiny_weights, tmp_path / "app.log", TMPDIR=str(server_tmp), **env) as (url, _env):
+        context = browser.new_context(viewport=VIEWPORT)
+        page = context.new_page()
+        page.goto(url)
+        page.get_by_text("Clip or photo").wait_for(timeout=60_000)
+        upload(page, clip)
+        page.get_by_role("button", name="Run").click()
+        page.get_by_text(PROGRESS).wait_for(timeout=60_000)
+        assert server_ffmpeg(), "the job's reader and writer are running"
+        context.close()
+
+        [job] = wait_until(lambda: spied(spy, "job"), 60, "the job to end")
+        assert job["error"] == "StopException", job
+        [folder] = server_tmp.glob("segment-ui-*")
+        assert [p.name.split("-")[0] for p in folder.iterdir()] == ["upload"], "no result, partial or finished"
+        assert not list(server_tmp.rglob("*partial*"))
+        wait_until(lambda: not server_ffmpeg(), 10, "the job's ffmpeg processes to go")
+
+
+def test_three_sessions_at_once_share_the_model_not_their_files(browser, tiny_weights, tmp_path):
+    photo = tmp_path / "c.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (200, 150, 3), np.uint8)).save(photo)
+    inputs = [make_clip(tmp_path / "a.mp4", size="320x240", seconds=30, audio=True),     # the long job
+              make_clip(tmp_path / "b.mp4", size="240x320", rate="24", seconds=2, audio=False),
+              photo]
     server_tmp = tmp_path / "server-tmp"   # the app's temporary files, to see them come and go
     server_tmp.mkdir()
     ttl = 8
+    env, spy = spy_env(tmp_path)
     with running_app(tiny_weights, tmp_path / "app.log", TMPDIR=str(server_tmp),
-                     SEGMENT_SESSION_FILES_TTL_S=str(ttl)) as (url, _env):
-        contexts = [browser.new_context(viewport=VIEWPORT, accept_downloads=True) for _ in clips]
+                     SEGMENT_SESSION_FILES_TTL_S=str(ttl), **env) as (url, _env):
+        contexts = [browser.new_context(viewport=VIEWPORT, accept_downloads=True) for _ in inputs]
         pages = []
-        for ctx, clip in zip(contexts, clips):
+        for ctx, path in zip(contexts, inputs):
             page = ctx.new_page()
             page.goto(url)
             page.get_by_text("Clip or photo").wait_for(timeout=60_000)
-            upload(page, clip)
+            upload(page, path)
             pages.append(page)
         pages[1].get_by_text("Black & white mask").click()
         pages[1].get_by_text("WebM").click()
-        for page in pages:
-            page.get_by_role("button", name="Run").click()
+        pages[2].get_by_text("Transparent cutout", exact=True).click()
 
-        # Both progress bars move at the same time: neither session waits for the other.
-        both_running = False
-        done = [False, False]
-        deadline = time.monotonic() + 300
-        while not all(done) and time.monotonic() < deadline:
-            running = []
-            for i, page in enumerate(pages):
-                done[i] = done[i] or page.get_by_text(re.compile(r"^Done: ")).count() > 0
-                running.append(page.get_by_text(PROGRESS).count() > 0 and not done[i])
-            both_running = both_running or all(running)
-            time.sleep(0.1)
-        assert all(done), "both sessions finish"
-        assert both_running, "the two jobs overlapped"
+        # The long job first; the two short ones start while it runs, and finish before it does.
+        pages[0].get_by_role("button", name="Run").click()
+        pages[0].get_by_text(PROGRESS).wait_for(timeout=60_000)
+        for page in pages[1:]:
+            page.get_by_role("button", name="Run").click()
+        for page in pages:
+            page.get_by_text(re.compile(r"^Done: ")).wait_for(timeout=300_000)
+            assert page.get_by_text("Traceback").count() == 0
+
+        [load] = spied(spy, "load")
+        jobs = sorted(spied(spy, "job"), key=lambda e: e["start"])
+        assert len(jobs) == 3 and not any(j["error"] for j in jobs), jobs
+        assert {j["model"] for j in jobs} == {load["model"]}, "one model object, loaded once, used by every session"
+        long = jobs[0]
+        assert Path(long["dst"]).suffix == ".mp4"
+        for short in jobs[1:]:
+            assert long["start"] < short["start"] and short["end"] < long["end"], "the long job blocked nobody"
 
         outs = [download(pages[0], "Download MP4", tmp_path / "out_a.mp4"),
-                download(pages[1], "Download WEBM", tmp_path / "out_b.webm")]
-        a, b = (probe_streams(p) for p in outs)
-        assert a["video"]["codec_name"] == "h264" and int(a["video"]["nb_read_frames"]) == 300 and "audio" in a
+                download(pages[1], "Download WEBM", tmp_path / "out_b.webm"),
+                download(pages[2], "Download PNG", tmp_path / "out_c.png")]
+        a, b = probe_streams(outs[0]), probe_streams(outs[1])
+        assert a["video"]["codec_name"] == "h264" and int(a["video"]["nb_read_frames"]) == 900 and "audio" in a
         assert (int(a["video"]["width"]), int(a["video"]["height"])) == (320, 240)
-        assert b["video"]["codec_name"] == "vp9" and int(b["video"]["nb_read_frames"]) == 240 and "audio" not in b
+        assert b["video"]["codec_name"] == "vp9" and int(b["video"]["nb_read_frames"]) == 48 and "audio" not in b
         assert (int(b["video"]["width"]), int(b["video"]["height"])) == (240, 320)
+        with Image.open(outs[2]) as im:
+            assert im.size == (150, 200) and im.mode == "RGBA"
 
-        # One private folder per session, holding just its upload and its result.
+        # One private folder per session, holding just its upload and its result; each page offers its own
+        # result and nothing else.
         folders = sorted(server_tmp.glob("segment-ui-*"))
-        assert len(folders) == 2
-        assert sorted(len(list(f.iterdir())) for f in folders) == [2, 2]
+        assert len(folders) == 3
+        assert all(sorted(p.name.split("-")[0] for p in f.iterdir()) == ["result", "upload"] for f in folders)
+        results = {Path(j["dst"]).suffix: Path(j["dst"]) for j in jobs}
+        assert len({r.parent for r in results.values()}) == 3
+        assert all(out.read_bytes() == results[out.suffix].read_bytes() for out in outs)
+        assert all(page.get_by_role("button", name=re.compile("^Download")).count() == 1 for page in pages)
 
         # Closed tabs: their folders go once idle for the TTL (swept when the next visitor arrives).
         for ctx in contexts:

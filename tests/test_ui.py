@@ -234,3 +234,39 @@ def test_every_video_type_gets_facts_and_a_preview(page, tmp_path, suffix, vcode
     assert any(c.startswith("Video · 160×120 · ") and "10 frames" in c for c in captions(page)), captions(page)
     assert page.get(preview)
     assert not page.button(key="run").disabled
+
+
+# Bad files from the engine's corpus (tests/test_corpus.py), now uploaded through the page: (kind, the name
+# the user gave it, words the one error sentence must contain).
+UI_CORPUS = [
+    ("empty", "empty.mp4", "is empty"),
+    ("random bytes", "noise.mp4", "could not be read as a video"),
+    ("text named mp4", "notes.mp4", "could not be read as a video"),
+    ("truncated no moov", "cut.mp4", "cut short"),
+    ("decompression bomb", "bomb.png", "megapixels"),
+    ("random bytes", "../../etc/passwd.mp4", "could not be read as a video"),
+]
+
+
+@pytest.mark.parametrize("kind, name, words", UI_CORPUS, ids=[f"{k} as {n}" for k, n, _ in UI_CORPUS])
+def test_bad_uploads_get_one_sentence(page, tmp_path, kind, name, words):
+    from tests.test_corpus import build
+
+    upload(page, name, build(kind, tmp_path).read_bytes())
+    [error] = page.error
+    assert error.value.startswith(f"{name} ") and words in error.value, error.value
+    assert "\n" not in error.value and "Traceback" not in error.value and "upload-" not in error.value
+    assert not page.get("exception")
+    assert page.button(key="run").disabled
+    assert list(page.session_state["scratch"].path.iterdir()) == [], "the rejected upload is deleted"
+
+
+def test_a_path_like_upload_name_is_only_a_name(page, media):
+    upload(page, "../../etc/passwd.mp4", (media / "silent.mp4").read_bytes(), "video/mp4")
+    folder = page.session_state["scratch"].path
+    held = page.session_state["upload"]
+    assert held.path.parent == folder and held.path.name.startswith("upload-") and "passwd" not in held.path.name
+    run(page)
+    result = page.session_state["result"]
+    assert result["path"].parent == folder and result["file_name"] == "passwd_cutout.mp4"
+    assert sorted(p.name.split("-")[0] for p in folder.iterdir()) == ["result", "upload"]
