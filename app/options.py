@@ -39,7 +39,7 @@ class Preset:
 
 
 # Speed/quality presets, chosen by measurement (README, "Speed"): see bench/ and train.evaluate --every.
-PRESETS = {"fast": Preset(1.0, 3), "balanced": Preset(1.2, 2), "quality": Preset(1.4, 1)}
+PRESETS = {"fast": Preset(1.0, 4), "balanced": Preset(1.2, 3), "quality": Preset(1.4, 1)}
 
 
 def _preset(name: str) -> Preset:

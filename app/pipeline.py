@@ -87,7 +87,8 @@ def load_segmenter(weights: str | os.PathLike | None = None, **kwargs) -> Segmen
     return Segmenter.from_checkpoint(path, **kwargs)
 
 
-def _render_fn(options: RenderOptions, height: int, width: int, fmt: str) -> tuple[Callable, bool, list[str]]:
+def _render_fn(options: RenderOptions, height: int, width: int, fmt: str,
+               limits: Limits | None = None) -> tuple[Callable, bool, list[str]]:
     """(frame, alpha) -> output frame for these options; whether it carries alpha; notes for the user.
 
     Photos and GIFs come out as RGB(A). MP4 and WebM come out as I420, what their encoders take: composing in
@@ -96,7 +97,7 @@ def _render_fn(options: RenderOptions, height: int, width: int, fmt: str) -> tup
     mode = options.mode
     yuv = fmt in ("mp4", "webm")
     if yuv and (height % 2 or width % 2):      # 4:2:0 needs even sizes: repeat the last row / column
-        inner, alpha, notes = _render_fn(options, height + height % 2, width + width % 2, fmt)
+        inner, alpha, notes = _render_fn(options, height + height % 2, width + width % 2, fmt, limits)
         pad = ((0, height % 2), (0, width % 2))
         return (lambda f, a: inner(np.pad(f, pad + ((0, 0),), mode="edge"), np.pad(a, pad, mode="edge"))), \
             alpha, notes
@@ -120,7 +121,7 @@ def _render_fn(options: RenderOptions, height: int, width: int, fmt: str) -> tup
         sigma = options.blur_sigma or max(2.0, min(height, width) / 40)
         return (lambda f, a: blend(conv(f), conv(compose.blurred(f, sigma)), weight(a))), False, notes
     if mode == "replace":
-        bg = conv(compose.fit_cover(_load_rgb(Path(options.background_image), Limits()), height, width))
+        bg = conv(compose.fit_cover(_load_rgb(Path(options.background_image), limits or Limits()), height, width))
     elif mode == "transparent":
         bg = conv(compose.checkerboard(height, width))
         notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
@@ -286,7 +287,7 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     info = probe(src)
     check_video_limits(info, limits)
     segmenter = segmenter or load_segmenter()
-    render, alpha, notes = _render_fn(options, info.height, info.width, fmt)
+    render, alpha, notes = _render_fn(options, info.height, info.width, fmt, limits)
     out_h, out_w = _output_size(options, info.height, info.width, fmt)
     start = time.perf_counter()
     tmp = _temp_beside(dst)
@@ -327,7 +328,6 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
 
 def _load_rgb(path: Path, limits: Limits) -> np.ndarray:
     """Any still image as upright uint8 RGB: grayscale, palette, RGBA (over white), 16-bit, CMYK, EXIF-rotated."""
-    Image.MAX_IMAGE_PIXELS = limits.max_image_pixels
     try:
         with Image.open(path) as im:
             if im.width * im.height > limits.max_image_pixels:
@@ -373,17 +373,17 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     frame = _load_rgb(src, limits)
     segmenter = segmenter or load_segmenter()
     h, w = frame.shape[:2]
-    render, _, notes = _render_fn(options, h, w, fmt)
+    render, _, notes = _render_fn(options, h, w, fmt, limits)
     out = render(frame, Refiner(options.refine)(frame, segmenter.predict_lowres([frame])[0]))
     tmp = _temp_beside(dst)
     try:
         Image.fromarray(out).save(tmp, format={"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt],
                                   **({"quality": 92} if fmt != "png" else {}))
+        if on_progress:     # before publishing: a stop raised here must not leave a finished file behind
+            on_progress(Progress(1, 1, time.perf_counter() - start))
         publish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
-    if on_progress:
-        on_progress(Progress(1, 1, time.perf_counter() - start))
     return Result(path=dst, kind="image", format=fmt, frames=1, seconds=time.perf_counter() - start,
                   width=out.shape[1], height=out.shape[0], notes=tuple(notes))
 

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="add each sequence's flicker: mean alpha change between frames where the picture is still")
     p.add_argument("--every", type=int, default=1, metavar="K",
                    help="the app's keyframes: the network on every K-th frame of a sequence, the matte carried "
-                        "along optical flow between (implies --refine app); the presets use 3/2/1")
+                        "along optical flow between (implies --refine app); the presets use 4/3/1")
     p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
     a = p.parse_args(argv)
     if not a.data and not a.split:
