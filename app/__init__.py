@@ -22,9 +22,3 @@ def _keep_freed_memory() -> None:
 
 
 _keep_freed_memory()
-
-import cv2  # noqa: E402
-
-from model import inference_threads  # noqa: E402
-
-cv2.setNumThreads(inference_threads())   # the pipeline's stages are its parallelism (see model.inference_threads)

@@ -8,8 +8,9 @@
 Video is streamed through four stages joined by small bounded queues, so they overlap on every core and memory
 stays flat however long the clip: ffmpeg decodes (reader thread); the caller's thread runs the network on
 keyframes and carries the matte to the frames between; a worker thread refines each matte to full size,
-composes and converts to YUV; ffmpeg encodes. Results are written under a temporary name beside `dst` and renamed into place only when complete: a
-half-written file never appears under the requested name, and nothing is left behind on error.
+composes and converts to YUV; ffmpeg encodes. Results are written under a temporary name beside `dst` and
+renamed into place only when complete: a half-written file never appears under the requested name, and nothing
+is left behind on error.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -31,11 +33,13 @@ from app import compose
 from app.options import ALPHA_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, InputError, Limits, RenderOptions, \
     format_from_path
 from app.video_io import MediaInfo, VideoWriter, probe, read_frames
-from model import Segmenter
+from model import Segmenter, inference_threads
 from model.checkpoint import publish
 from model.refine import Keyframes, Refiner
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
+
+cv2.setNumThreads(inference_threads())   # the pipeline's stages are its parallelism (see model.inference_threads)
 
 
 @dataclass(frozen=True)

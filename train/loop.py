@@ -35,7 +35,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import ModelSpec, Segmenter, build_model, save_checkpoint
-from model.refine import Keyframes, FlickerMeter, Refiner, RefineOptions
+from model.refine import FlickerMeter, Keyframes, Refiner, RefineOptions
 from train.data import (
     IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, split_records, write_split,
 )
