@@ -111,16 +111,43 @@ def fit_cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- YUV 4:2:0 (I420), for video
-# The video encoders take YUV 4:2:0. RGB -> YUV is affine, so blending in YUV is blending in RGB (the chroma
-# planes with the matte at their resolution): the same picture from half the values of an RGB
-# blend, and no colour conversion of the result. An I420 frame is OpenCV's layout: a (H * 3 / 2, W) uint8
-# array holding the Y plane, then U, then V; H and W even. Colours use OpenCV's BT.601 limited-range matrix,
-# which the video writer declares in the file.
+# The video encoders take YUV 4:2:0, and most clips are decoded from it. RGB -> YUV is affine, so blending in
+# YUV is blending in RGB (the chroma planes with the matte at their resolution): the same picture from half the
+# values of an RGB blend, and no colour conversion of the result. An I420 frame is OpenCV's layout: a
+# (H * 3 / 2, W) uint8 array holding the Y plane, then U, then V; H and W even. `matrix` is the clip's YUV
+# matrix, BT.601 or BT.709, both limited range (16-235), which the video writer then declares in the file.
+
+MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}      # (Kr, Kb) of each matrix
 
 
-def to_i420(rgb: np.ndarray) -> np.ndarray:
-    """(H, W, 3) RGB with even H, W -> I420."""
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+def _rgb_to_yuv(matrix: str) -> tuple[np.ndarray, np.ndarray]:
+    """(3x3 matrix, offset) turning 0..255 RGB into limited-range Y, U, V."""
+    kr, kb = MATRICES[matrix]
+    kg = 1.0 - kr - kb
+    luma = np.array([kr, kg, kb])
+    m = np.stack([luma * 219 / 255,
+                  (np.array([0, 0, 1]) - luma) * 224 / 255 / (2 * (1 - kb)),
+                  (np.array([1, 0, 0]) - luma) * 224 / 255 / (2 * (1 - kr))])
+    return m, np.array([16.0, 128.0, 128.0])
+
+
+def _yuv_to_rgb_transform(matrix: str) -> np.ndarray:
+    """3x4 matrix for cv2.transform: a (Y, U, V) pixel to RGB."""
+    m, off = _rgb_to_yuv(matrix)
+    inv = np.linalg.inv(m)
+    return np.hstack([inv, (-inv @ off)[:, None]]).astype(np.float32)
+
+
+def to_i420(rgb: np.ndarray, matrix: str = "bt601") -> np.ndarray:
+    """(H, W, 3) RGB with even H, W -> I420. Chroma is taken from the top-left pixel of each 2x2 block, as
+    OpenCV's BT.601 conversion (used for "bt601") does."""
+    if matrix == "bt601":
+        return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+    m, off = _rgb_to_yuv(matrix)
+    h, w = rgb.shape[:2]
+    y = cv2.transform(rgb, np.hstack([m[:1], off[:1, None]]).astype(np.float32))
+    uv = cv2.transform(np.ascontiguousarray(rgb[::2, ::2]), np.hstack([m[1:], off[1:, None]]).astype(np.float32))
+    return join_planes(y, uv[..., 0], uv[..., 1])
 
 
 def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -130,6 +157,29 @@ def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     q = h * w // 4
     return flat[:h * w].reshape(h, w), flat[h * w:h * w + q].reshape(h // 2, w // 2), \
         flat[h * w + q:].reshape(h // 2, w // 2)
+
+
+def join_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """The I420 frame holding these planes."""
+    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(-1, y.shape[1])
+
+
+def shrink_i420(i420: np.ndarray, height: int, width: int, matrix: str = "bt601") -> tuple[np.ndarray, np.ndarray]:
+    """An I420 frame at (height, width), as (RGB, luma): what the network sees, and its brightness for the
+    optical flow and the edge guide. Each plane is shrunk on its own and only the small result converted, a
+    fraction of the cost of converting the whole frame to RGB first."""
+    y, u, v = planes(i420)
+    interp = lambda p: cv2.INTER_AREA if p.shape[1] > width else cv2.INTER_LINEAR  # noqa: E731
+    ys = cv2.resize(y, (width, height), interpolation=interp(y))
+    yuv = cv2.merge([ys, cv2.resize(u, (width, height), interpolation=interp(u)),
+                     cv2.resize(v, (width, height), interpolation=interp(v))])
+    return cv2.transform(yuv, _yuv_to_rgb_transform(matrix)), ys
+
+
+def blurred_i420(i420: np.ndarray, sigma: float) -> np.ndarray:
+    """`blurred` for an I420 frame: each plane blurred at its own resolution."""
+    y, u, v = planes(i420)
+    return join_planes(blurred(y, sigma), blurred(u, sigma / 2), blurred(v, sigma / 2))
 
 
 def blend_i420(fg: np.ndarray, bg: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -150,5 +200,4 @@ def blend_i420(fg: np.ndarray, bg: np.ndarray, w: np.ndarray) -> np.ndarray:
 def hstack_i420(frames: list[np.ndarray]) -> np.ndarray:
     """I420 frames of one height side by side."""
     parts = [planes(f) for f in frames]
-    y, u, v = (np.concatenate([p[i] for p in parts], axis=1) for i in range(3))
-    return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(-1, y.shape[1])
+    return join_planes(*(np.concatenate([p[i] for p in parts], axis=1) for i in range(3)))

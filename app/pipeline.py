@@ -6,9 +6,9 @@
     >>> result.frames, result.seconds
 
 Video is streamed through four stages joined by small bounded queues, so they overlap on every core and memory
-stays flat however long the clip: ffmpeg decodes (reader thread); the caller's thread runs the network on
-keyframes and carries the matte to the frames between; a worker thread refines each matte to full size,
-composes and converts to YUV; ffmpeg encodes. Results are written under a temporary name beside `dst` and
+stays flat however long the clip: ffmpeg decodes, and a reader thread shrinks each frame for the network; the
+caller's thread runs the network on keyframes and carries the matte to the frames between; a worker thread
+refines each matte to full size and composes in YUV; ffmpeg encodes. Results are written under a temporary name beside `dst` and
 renamed into place only when complete: a half-written file never appears under the requested name, and nothing
 is left behind on error.
 """
@@ -34,6 +34,7 @@ from app.options import ALPHA_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, InputError,
     format_from_path
 from app.video_io import MediaInfo, VideoWriter, probe, read_frames
 from model import Segmenter, inference_threads
+from model.segmenter import inference_shape
 from model.checkpoint import publish
 from model.refine import Keyframes, Refiner
 
@@ -91,28 +92,34 @@ def load_segmenter(weights: str | os.PathLike | None = None, **kwargs) -> Segmen
     return Segmenter.from_checkpoint(path, **kwargs)
 
 
-def _render_fn(options: RenderOptions, height: int, width: int, fmt: str,
-               limits: Limits | None = None) -> tuple[Callable, bool, list[str]]:
+def _render_fn(options: RenderOptions, height: int, width: int, fmt: str, limits: Limits | None = None, *,
+               source: str = "rgb", matrix: str = "bt601") -> tuple[Callable, bool, list[str]]:
     """(frame, alpha) -> output frame for these options; whether it carries alpha; notes for the user.
 
+    Frames come in as RGB, or (`source="i420"`, MP4/WebM only) as the clip's own decoded I420 in `matrix`.
     Photos and GIFs come out as RGB(A). MP4 and WebM come out as I420, what their encoders take: composing in
     YUV is the same picture for a third of the work, and saves converting every result (see app.compose)."""
     notes: list[str] = []
     mode = options.mode
     yuv = fmt in ("mp4", "webm")
+    if source == "i420" and not (yuv and height % 2 == 0 and width % 2 == 0):
+        raise ValueError("I420 frames need an even size and an MP4 or WebM output")
     if yuv and (height % 2 or width % 2):      # 4:2:0 needs even sizes: repeat the last row / column
-        inner, alpha, notes = _render_fn(options, height + height % 2, width + width % 2, fmt, limits)
+        inner, alpha, notes = _render_fn(options, height + height % 2, width + width % 2, fmt, limits,
+                                         matrix=matrix)
         pad = ((0, height % 2), (0, width % 2))
         return (lambda f, a: inner(np.pad(f, pad + ((0, 0),), mode="edge"), np.pad(a, pad, mode="edge"))), \
             alpha, notes
-    conv = compose.to_i420 if yuv else np.asarray
+    conv = (lambda rgb: compose.to_i420(rgb, matrix)) if yuv else np.asarray
+    frame_in = np.asarray if source == "i420" or not yuv else conv     # the frame as the output's colours
     blend = compose.blend_i420 if yuv else compose.blend
     weight = compose.weight
     # Backgrounds and colours are made once per clip, in the output's colour space, rather than once per frame.
     solid = lambda colour: conv(np.full((height, width, 3), colour, np.uint8))  # noqa: E731
     if mode == "transparent" and fmt in ALPHA_FORMATS:
         if yuv:   # yuva420p: the I420 frame, then the alpha plane
-            return (lambda f, a: np.concatenate([conv(f).reshape(-1), compose.alpha8(a).reshape(-1)])), True, notes
+            return (lambda f, a: np.concatenate([frame_in(f).reshape(-1), compose.alpha8(a).reshape(-1)])), \
+                True, notes
         return compose.transparent, True, notes
     if mode in ("mask", "collage"):
         white, black = solid((255, 255, 255)), solid((0, 0, 0))
@@ -120,9 +127,11 @@ def _render_fn(options: RenderOptions, height: int, width: int, fmt: str,
         return (lambda f, a: blend(white, black, weight(a))), False, notes
     if mode == "overlay":
         tint = solid(options.tint)
-        return (lambda f, a: blend(conv(f), tint, 1.0 - weight(a, options.opacity))), False, notes
+        return (lambda f, a: blend(frame_in(f), tint, 1.0 - weight(a, options.opacity))), False, notes
     if mode == "blur":
         sigma = options.blur_sigma or max(2.0, min(height, width) / 40)
+        if source == "i420":
+            return (lambda f, a: blend(f, compose.blurred_i420(f, sigma), weight(a))), False, notes
         return (lambda f, a: blend(conv(f), conv(compose.blurred(f, sigma)), weight(a))), False, notes
     if mode == "replace":
         bg = conv(compose.fit_cover(_load_rgb(Path(options.background_image), limits or Limits()), height, width))
@@ -136,10 +145,10 @@ def _render_fn(options: RenderOptions, height: int, width: int, fmt: str,
         stack = compose.hstack_i420 if yuv else (lambda parts: np.concatenate(parts, axis=1))
 
         def collage(f, a):
-            w, f = weight(a), conv(f)
+            w, f = weight(a), frame_in(f)
             return stack([f, blend(white, black, w), blend(f, bg, w)])
         return collage, False, notes
-    return (lambda f, a: blend(conv(f), bg, weight(a))), False, notes
+    return (lambda f, a: blend(frame_in(f), bg, weight(a))), False, notes
 
 
 def _output_size(options: RenderOptions, height: int, width: int, fmt: str) -> tuple[int, int]:
@@ -253,15 +262,17 @@ class _Sink:
             self._thread.join(timeout=0.1)
 
 
-def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
-    batch: list[np.ndarray] = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
+def _batches(frames: Iterator, size: int) -> Iterator[list]:
+    """Lists of `size` items; closing it closes `frames` (and so stops a reader's ffmpeg) at once."""
+    with closing(frames):
+        batch: list = []
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == size:
+                yield batch
+                batch = []
+        if batch:
             yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def check_video_limits(info: MediaInfo, limits: Limits) -> None:
@@ -291,27 +302,48 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     info = probe(src)
     check_video_limits(info, limits)
     segmenter = segmenter or load_segmenter()
-    render, alpha, notes = _render_fn(options, info.height, info.width, fmt, limits)
+    # MP4/WebM from an ordinary 8-bit 4:2:0 clip: the decoded YUV is used as it is (no conversion to RGB and
+    # back; only the network's small copy is made RGB). Anything else is decoded to RGB.
+    matrix = info.yuv_matrix if fmt in ("mp4", "webm") else None
+    source = "i420" if matrix else "rgb"
+    render, alpha, notes = _render_fn(options, info.height, info.width, fmt, limits, source=source,
+                                      matrix=matrix or "bt601")
     out_h, out_w = _output_size(options, info.height, info.width, fmt)
+    small_h, small_w = inference_shape(info.height, info.width, segmenter.infer_size)
+
+    def prepare(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """(frame, edge guide at full size, network input, its grey levels): made on the reader's thread."""
+        if matrix:
+            small, grey = compose.shrink_i420(frame, small_h, small_w, matrix)
+            return frame, compose.planes(frame)[0], small, grey
+        small = segmenter.shrink(frame)
+        return frame, frame, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+
     start = time.perf_counter()
     tmp = _temp_beside(dst)
     try:
         writer = VideoWriter(tmp, fmt, out_w, out_h, info.fps_fraction, alpha=alpha, audio_from=info,
-                             crf=options.crf, gif_fps=options.gif_fps, gif_long_side=options.gif_long_side)
+                             crf=options.crf, gif_fps=options.gif_fps, gif_long_side=options.gif_long_side,
+                             matrix=matrix or "bt601")
         refiner = Refiner(options.refine)
 
-        def finish(item: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-            frame, prob, grey = item
-            writer.write(render(frame, refiner(frame, prob, grey)))
+        def finish(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
+            frame, guide, prob, grey = item
+            writer.write(render(frame, refiner(guide, prob, grey)))
 
-        with writer, closing(_background(_batches(read_frames(info), options.batch_size), maxsize=2)) as batches:
+        def frames() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+            with closing(read_frames(info, pix_fmt="yuv420p" if matrix else "rgb24")) as reader:
+                yield from map(prepare, reader)
+
+        with writer, closing(_background(_batches(frames(), options.batch_size), maxsize=2)) as batches:
             sink = _Sink(finish, maxsize=2 * options.batch_size)
             try:
                 done = 0
                 keyframes = Keyframes(segmenter, options.keyframe_every, options.refine.scene_cut)
                 for batch in batches:
-                    for frame, (prob, grey) in zip(batch, keyframes(batch)):
-                        sink.put((frame, prob, grey))
+                    results = keyframes.step([b[2] for b in batch], [b[3] for b in batch])
+                    for (frame, guide, _, _), (prob, grey) in zip(batch, results):
+                        sink.put((frame, guide, prob, grey))
                     done += len(batch)
                     if on_progress:
                         on_progress(Progress(done, max(info.frames, done), time.perf_counter() - start))

@@ -288,7 +288,7 @@ def sidebar(limits: Limits, max_mb: int) -> Segmenter | None:
         iou = (model.metadata.get("metrics") or {}).get("val_iou")
         st.markdown(f"**{model.name}**")
         st.caption(f"validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else "validation IoU not recorded")
-        backend = "ONNX Runtime" if getattr(model, "session", None) is not None else "PyTorch"
+        backend = {"int8": "ONNX Runtime, INT8", "onnx": "ONNX Runtime"}.get(getattr(model, "backend", ""), "PyTorch")
         st.caption(f"runs on {model.device.type.upper()} ({backend}) · frames shrunk to {model.infer_size} px "
                    "(Balanced)")
         st.header("Limits")

@@ -25,9 +25,9 @@ from fractions import Fraction
 from pathlib import Path
 
 import ffmpeg
-import cv2
 import numpy as np
 
+from app.compose import to_i420
 from app.options import InputError
 
 
@@ -69,10 +69,24 @@ class MediaInfo:
     has_audio: bool = False
     audio_codec: str | None = None
     video_codec: str = ""
+    pix_fmt: str = ""          # the decoded picture's layout, e.g. "yuv420p"
+    color_space: str = ""      # the YUV matrix the file declares ("bt709", ...), "" when it does not say
+    color_range: str = ""      # "tv" (limited), "pc" (full) or ""
 
     @property
     def fps(self) -> float:
         return float(Fraction(self.fps_fraction))
+
+    @property
+    def yuv_matrix(self) -> str | None:
+        """"bt601" or "bt709" when the frames can be used as decoded, 8-bit limited-range YUV 4:2:0 at an even
+        size (most phone clips), else None: then they are converted to RGB. Undeclared means BT.601, what
+        ffmpeg assumes when it converts such a clip to RGB."""
+        if self.pix_fmt != "yuv420p" or self.color_range not in ("", "unknown", "tv") or self.width % 2 \
+                or self.height % 2:
+            return None
+        return {"": "bt601", "unknown": "bt601", "smpte170m": "bt601", "bt470bg": "bt601",
+                "bt709": "bt709"}.get(self.color_space)
 
 
 def _rate(text: str | None) -> Fraction | None:
@@ -123,7 +137,8 @@ def _info_from_ffprobe(path: Path, data: dict) -> MediaInfo:
     return MediaInfo(path=path, width=width, height=height, fps_fraction=f"{rate.numerator}/{rate.denominator}",
                      frames=frames, duration=duration, rotation=rotation, has_audio=bool(audios),
                      audio_codec=audios[0].get("codec_name") if audios else None,
-                     video_codec=v.get("codec_name", ""))
+                     video_codec=v.get("codec_name", ""), pix_fmt=v.get("pix_fmt", ""),
+                     color_space=v.get("color_space", ""), color_range=v.get("color_range", ""))
 
 
 def _info_from_ffmpeg_banner(path: Path) -> MediaInfo:
@@ -208,13 +223,19 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def read_frames(info: MediaInfo, *, pix_fmt: str = "rgb24") -> Iterator[np.ndarray]:
-    """Yield the clip's frames upright (rotation honoured) as uint8 (H, W, 3) arrays, at a constant frame rate.
+    """Yield the clip's frames upright (rotation honoured) as uint8 (H, W, 3) arrays, at a constant frame rate;
+    with pix_fmt="yuv420p" (even sizes only) as I420 arrays (H * 3 / 2, W), decoded and never converted.
 
     Variable-frame-rate clips are resampled to their average rate, so frame i is shown at i / fps, the timing
     the writer and the audio track assume. A clip that ends early (truncated upload) just yields fewer frames.
     """
-    channels = 4 if pix_fmt == "rgba" else 3
-    size = info.width * info.height * channels
+    if pix_fmt == "yuv420p":
+        if info.width % 2 or info.height % 2:
+            raise ValueError("yuv420p frames need an even width and height")
+        size, shape = info.width * info.height * 3 // 2, (info.height * 3 // 2, info.width)
+    else:
+        channels = 4 if pix_fmt == "rgba" else 3
+        size, shape = info.width * info.height * channels, (info.height, info.width, channels)
     stream = ffmpeg.input(str(info.path)).video.filter("fps", fps=info.fps_fraction)
     args = (stream.output("pipe:", format="rawvideo", pix_fmt=pix_fmt, sn=None, dn=None)
             .global_args("-nostdin", "-v", "error").compile(cmd=ffmpeg_exe()))
@@ -228,7 +249,7 @@ def read_frames(info: MediaInfo, *, pix_fmt: str = "rgb24") -> Iterator[np.ndarr
             if len(buf) < size:
                 break
             count += 1
-            yield np.frombuffer(buf, np.uint8).reshape(info.height, info.width, channels)
+            yield np.frombuffer(buf, np.uint8).reshape(shape)
         proc.stdout.close()
         proc.wait()
         tail.join()
@@ -246,12 +267,13 @@ class VideoWriter:
     """Streams frames into an MP4 (H.264 + AAC, faststart), WebM (VP9 + Opus, alpha optional) or GIF.
 
     Frames are uint8 RGB (H, W, 3), or RGBA (H, W, 4) when `alpha=True` (WebM/GIF only). Odd sizes are
-    padded to even by repeating the last row/column, since yuv420p cannot hold odd sizes.
+    padded to even by repeating the last row/column, since yuv420p cannot hold odd sizes. MP4/WebM also take
+    I420 frames (see `write`) in `matrix` ("bt601" or "bt709"), which the file then declares.
     """
 
     def __init__(self, path: str | Path, fmt: str, width: int, height: int, fps_fraction: str, *,
                  alpha: bool = False, audio_from: MediaInfo | None = None, crf: int = 20,
-                 gif_fps: float = 15.0, gif_long_side: int = 480) -> None:
+                 gif_fps: float = 15.0, gif_long_side: int = 480, matrix: str = "bt601") -> None:
         if fmt not in ("mp4", "webm", "gif"):
             raise ValueError(f"unsupported video format {fmt}")
         if alpha and fmt == "mp4":
@@ -261,20 +283,23 @@ class VideoWriter:
         self.frames = 0
         pad = fmt != "gif"
         self.out_w, self.out_h = (_even(width), _even(height)) if pad else (width, height)
-        # MP4/WebM get YUV 4:2:0 converted here by OpenCV (~1 ms a 1080x1920 frame, a tenth of what ffmpeg's
-        # RGB -> YUV scaler costs). OpenCV's matrix is BT.601 (limited range), and the file says so, so every
-        # player turns it back into the same RGB; GIF needs RGB for its palette anyway.
-        self._yuv = fmt != "gif"
+        # MP4/WebM get YUV 4:2:0 converted here (OpenCV: ~1 ms a 1080x1920 frame, a tenth of what ffmpeg's
+        # RGB -> YUV scaler costs), in `matrix`, and the file says which, so every player turns it back into the
+        # same RGB; GIF needs RGB for its palette anyway.
+        self._yuv, self.matrix = fmt != "gif", matrix
         pix_fmt = ("yuva420p" if alpha else "yuv420p") if self._yuv else ("rgba" if alpha else "rgb24")
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{self.out_w}x{self.out_h}",
                              framerate=fps_fraction)
-        colour = {"colorspace": "smpte170m", "color_range": "tv", "color_primaries": "bt709", "color_trc": "bt709"}
+        if matrix not in ("bt601", "bt709"):
+            raise ValueError(f"unsupported YUV matrix {matrix}")
+        colour = {"colorspace": "smpte170m" if matrix == "bt601" else "bt709", "color_range": "tv",
+                  "color_primaries": "bt709", "color_trc": "bt709"}
         audio = None
         if audio_from is not None and audio_from.has_audio and fmt != "gif":
             audio = ffmpeg.input(str(audio_from.path)).audio
         out_args: dict = {"format": fmt, "shortest": None} if audio is not None else {"format": fmt}
         if fmt == "mp4":
-            out_args.update(vcodec="libx264", pix_fmt="yuv420p", preset="superfast", crf=crf, movflags="+faststart",
+            out_args.update(vcodec="libx264", pix_fmt="yuv420p", preset="ultrafast", crf=crf, movflags="+faststart",
                             **colour)
             if audio is not None:
                 same = audio_from.audio_codec == "aac"
@@ -319,7 +344,7 @@ class VideoWriter:
         if (self.out_h, self.out_w) != (self.height, self.width):
             frame = np.pad(frame, ((0, self.out_h - self.height), (0, self.out_w - self.width), (0, 0)), mode="edge")
         if self._yuv:
-            yuv = cv2.cvtColor(frame, cv2.COLOR_RGBA2YUV_I420 if self.alpha else cv2.COLOR_RGB2YUV_I420)
+            yuv = to_i420(np.ascontiguousarray(frame[..., :3]) if self.alpha else frame, self.matrix)
             frame = np.concatenate([yuv.ravel(), frame[..., 3].ravel()]) if self.alpha else yuv
         self._send(frame)
 

@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--weights", help="checkpoint (default: the shipped weights)")
     p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     p.add_argument("--mode", default="cutout")
-    p.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
+    p.add_argument("--backends", nargs="+", default=["int8", "onnx", "torch"], choices=["int8", "onnx", "torch"],
+                   help="for the model-only table (the pipeline runs what the app runs: backend auto)")
     p.add_argument("--model-only", action="store_true", help="skip the transcode and pipeline runs")
     p.add_argument("--frames", type=int, default=32, help="frames for the model-only timing")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "segment-bench")

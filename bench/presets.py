@@ -2,7 +2,8 @@
 
     python -m bench.presets --data ../shared/datasets            # writes weights/presets.json, prints the table
 
-Each preset is an inference size and a keyframe interval (app.options.PRESETS). Photos (the validation split)
+Each preset is an inference size and a keyframe interval (app.options.PRESETS), run on the app's backend
+("auto": the INT8 copy of the weights on a CPU when there is one; `--backend torch` for the float network). Photos (the validation split)
 only see the size; the DAVIS sequences also see the keyframes (the network on every k-th frame, the matte
 carried along optical flow between), with the app's default refinement. tests/test_train_data.py recomputes
 the file's figures.
@@ -23,12 +24,13 @@ from train.evaluate import evaluate, format_table
 DAVIS = ("lucia", "dance-jump")
 
 
-def measure(weights: Path, data: Path, preset: str) -> dict:
+def measure(weights: Path, data: Path, preset: str, backend: str = "auto") -> dict:
     base = int(read_metadata(weights)["spec"]["infer_size"])
     size, every = preset_infer_size(base, preset), preset_keyframes(preset)
     photos = [data / "photos" / "ccp", data / "photos" / "vikram"]
-    val = evaluate(weights, photos, val_split=True, infer_size=size, refine=RefineOptions())
-    davis = evaluate(weights, [data / "video-gt" / "davis"], infer_size=size, refine=RefineOptions(), every=every)
+    kw = {"infer_size": size, "refine": RefineOptions(), "backend": backend}
+    val = evaluate(weights, photos, val_split=True, **kw)
+    davis = evaluate(weights, [data / "video-gt" / "davis"], every=every, **kw)
     print(f"{preset}: size {size}, every {every}\n{format_table({'val': val['overall'], **davis})}\n", flush=True)
     return {"infer_size": size, "keyframe_every": every, "val_mean_iou": val["overall"]["mean_iou"],
             **{f"davis_{s}_mean_iou": davis[f"davis/{s}"]["mean_iou"] for s in DAVIS},
@@ -40,10 +42,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, required=True, help="the datasets folder (photos/, video-gt/davis)")
     p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     p.add_argument("--out", type=Path, help="JSON to write (default: presets.json beside the weights)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx", "int8"], default="auto")
     args = p.parse_args(argv)
-    results = {preset: measure(args.weights, args.data, preset) for preset in PRESETS}
+    results = {preset: measure(args.weights, args.data, preset, args.backend) for preset in PRESETS}
     out = args.out or args.weights.with_name("presets.json")
-    out.write_text(json.dumps({"weights": args.weights.name, "presets": results}, indent=1) + "\n")
+    from model import Segmenter
+
+    backend = Segmenter.from_checkpoint(args.weights, device="cpu", backend=args.backend).backend
+    out.write_text(json.dumps({"weights": args.weights.name, "backend": backend, "presets": results}, indent=1)
+                   + "\n")
     print("| preset | size | keyframes | val mIoU | DAVIS lucia | DAVIS dance-jump | DAVIS mean |\n|---|---|---|---|---|---|---|")
     for name, r in results.items():
         print(f"| {name} | {r['infer_size']} | every {r['keyframe_every']} | {r['val_mean_iou']:.4f} | "

@@ -1,15 +1,21 @@
-"""ONNX export of a checkpoint, with a parity check against torch, cached so it happens once.
+"""ONNX export of a checkpoint, with a parity check against torch, cached so it happens once; and its INT8 copy.
 
     python -m model.export weights/default.safetensors            # writes weights/default.onnx, checks parity
 
 ONNX Runtime runs this network faster than eager torch on a CPU; on a GPU the app keeps torch. The exported
 graph takes the same input as the torch module ([0, 1] RGB, N x 3 x H x W, any N/H/W multiple of 32) and
 returns logits, so the Segmenter's pre- and post-processing are shared by both backends.
+
+The INT8 copy (ONNX Runtime static quantisation: int8 weights per channel, uint8 activations with ranges
+calibrated on training photos) runs the network about 1.4x faster on a CPU. It needs calibration data, so it
+is made once by `python -m train.int8` and shipped beside the weights; it records the checkpoint's digest, and the app uses it only
+while it matches (`int8_path_for`).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import os
 import tempfile
@@ -25,12 +31,19 @@ from model.checkpoint import load_checkpoint, publish
 PARITY_ATOL = 1e-3
 
 
-def _digest(path: Path) -> str:
+@functools.cache
+def _digest_cached(path: Path, mtime_ns: int, size: int) -> str:
     h = hashlib.sha256()
     with path.open("rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()[:12]
+
+
+def _digest(path: Path) -> str:
+    path = Path(path).resolve()
+    st = path.stat()
+    return _digest_cached(path, st.st_mtime_ns, st.st_size)
 
 
 def onnx_path_for(weights: str | os.PathLike) -> Path:
@@ -69,6 +82,76 @@ def export_onnx(weights: str | os.PathLike, out: str | os.PathLike | None = None
     return out
 
 
+def int8_path_for(weights: str | os.PathLike) -> Path | None:
+    """The INT8 copy beside `weights` (`<stem>.int8.onnx`) if it was made from this very checkpoint, else None."""
+    weights = Path(weights)
+    path = weights.with_name(f"{weights.stem}.int8.onnx")
+    if not path.is_file():
+        return None
+    import onnx
+
+    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+    return path if props.get("checkpoint_sha256") == _digest(weights) else None
+
+
+def _calibration_batches(images: list[Path], sizes: tuple[int, ...], count: int):
+    """Network inputs for calibration: `count` of `images` spread evenly, each shrunk like the app does to one
+    of `sizes` in turn and padded to a multiple of 32."""
+    import cv2
+
+    from model.segmenter import STRIDE, inference_shape
+
+    for i, f in enumerate(images[::max(1, len(images) // count)][:count]):
+        bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ValueError(f"cannot read calibration image {f}")
+        h, w = inference_shape(*bgr.shape[:2], sizes[i % len(sizes)])
+        small = cv2.resize(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), (w, h), interpolation=cv2.INTER_AREA)
+        small = cv2.copyMakeBorder(small, 0, -h % STRIDE, 0, -w % STRIDE, cv2.BORDER_REPLICATE)
+        yield {"image": small.transpose(2, 0, 1)[None].astype(np.float32) / 255}
+
+
+def quantize_int8(weights: str | os.PathLike, images: list[Path], out: str | os.PathLike | None = None, *,
+                  sizes: tuple[int, ...] = (320, 384, 448), count: int = 64) -> Path:
+    """Write `<stem>.int8.onnx` beside `weights`: static INT8 quantisation calibrated on `count` of `images`
+    (training photos: never the validation split)."""
+    images = sorted(map(Path, images))
+    if not images:
+        raise ValueError("no calibration images")
+    import onnx
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    weights = Path(weights)
+    out = Path(out) if out else weights.with_name(f"{weights.stem}.int8.onnx")
+    fp32 = onnx_path_for(weights)
+    if not fp32.is_file():
+        fp32 = export_onnx(weights, fp32)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = _calibration_batches(images, sizes, count)
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
+    os.close(fd)
+    try:
+        quantize_static(str(fp32), tmp, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        model = onnx.load(tmp)
+        used = {name for node in model.graph.node for name in node.input}
+        for init in [i for i in model.graph.initializer if i.name not in used]:   # left over by quantisation
+            model.graph.initializer.remove(init)
+        onnx.helper.set_model_props(model, {"checkpoint_sha256": _digest(weights), "checkpoint": weights.name,
+                                            "calibration": f"{min(count, len(images))} training images"})
+        onnx.save(model, tmp)
+        publish(tmp, out)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return out
+
+
 def ort_session(path: str | os.PathLike, threads: int | None = None):
     import onnxruntime as ort
 
@@ -77,6 +160,7 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
     # Spinning worker threads starve ffmpeg on small machines (same reason as OMP_WAIT_POLICY=PASSIVE).
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.log_severity_level = 3       # errors only: its notes on graph clean-up are not for users
     return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
 
 

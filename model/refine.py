@@ -3,6 +3,7 @@
     >>> from model.refine import Refiner, RefineOptions
     >>> refiner = Refiner(RefineOptions())            # one per clip: it remembers the previous frame
     >>> alpha = refiner(frame, prob_low)              # uint8 frame (H, W, 3), float prob (h, w) -> (H, W)
+    >>> alpha = refiner(luma, prob_low, luma_low)     # or the frame's grey / luma plane (H, W) as the guide
 
 Three steps, each optional and each cheap because most of the work stays at the network's resolution:
 1. temporal smoothing: an exponential moving average of the probabilities, except where the picture moved
@@ -51,9 +52,10 @@ RAW = RefineOptions(temporal=0.0, min_blob=0.0, edges="bilinear")   # per-frame 
 
 
 def _grey(frame: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """float32 grey of an RGB frame (or of a one-channel guide, as it is) at `shape`."""
     h, w = shape
     small = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) if frame.shape[:2] != shape else frame
-    return cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return (cv2.cvtColor(small, cv2.COLOR_RGB2GRAY) if small.ndim == 3 else small).astype(np.float32)
 
 
 def clean(prob: np.ndarray, min_blob: float, keep: str) -> np.ndarray:
@@ -80,7 +82,8 @@ def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float
                     guide_low: np.ndarray | None = None) -> np.ndarray:
     """Fast guided filter (He & Sun 2015): linear coefficients fitted at low resolution against the grey
     frame, upsampled, then applied to the full-resolution grey frame. A handful of box filters; at full size
-    only two resizes and one multiply-add, in place (this runs on every frame of every clip)."""
+    only two resizes and one multiply-add, in place (this runs on every frame of every clip). `frame` is RGB,
+    or already the one-channel guide (a video's luma plane); `guide_low` is that guide at prob's size."""
     h, w = prob.shape
     big_h, big_w = frame.shape[:2]
     guide = (guide_low if guide_low is not None else _grey(frame, (h, w))) * np.float32(1 / 255)
@@ -94,7 +97,7 @@ def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float
     # a is scaled by 1/255 here so that it applies to the 0..255 grey levels directly at full size.
     a = cv2.resize(cv2.boxFilter(a, -1, k) * np.float32(1 / 255), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
     b = cv2.resize(cv2.boxFilter(b, -1, k), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    np.multiply(a, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), out=a)
+    np.multiply(a, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame, out=a)
     np.add(a, b, out=a)
     return np.clip(a, 0.0, 1.0, out=a)
 
@@ -124,8 +127,9 @@ class Refiner:
         return prob
 
     def __call__(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None = None) -> np.ndarray:
-        """Full-resolution float32 alpha for `frame` from its low-resolution `prob`; `grey`, the frame in
-        float32 grey levels at prob's size, saves recomputing it when the caller already has it."""
+        """Full-resolution float32 alpha for `frame` from its low-resolution `prob`. `frame` is uint8 RGB
+        (H, W, 3), or one uint8 grey/luma plane (H, W), which then guides the edges as it is. `grey`, the same
+        grey levels in float32 at prob's size, saves recomputing it when the caller already has it."""
         o = self.options
         prob = prob.astype(np.float32, copy=False)
         if grey is None and (o.temporal > 0 or o.edges == "guided"):
@@ -214,7 +218,12 @@ class Keyframes:
     def __call__(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """(probability, float32 grey) at inference size for each frame, in order."""
         smalls = [self.segmenter.shrink(f) for f in frames]
-        greys = [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls]
+        return self.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls])
+
+    def step(self, smalls: list[np.ndarray], greys: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """`__call__` for frames already at inference size (`Segmenter.shrink`) with their uint8 grey levels
+        (any one-channel brightness: the video pipeline passes the luma plane), so that shrinking can run on
+        another thread."""
         keys, since, prev = [], self._since_key, self._prev[1] if self._prev else None
         for grey in greys:
             cut = prev is None or prev.shape != grey.shape or \

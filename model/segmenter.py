@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from collections.abc import Sequence
 
 import cv2
@@ -42,7 +43,7 @@ class Segmenter:
 
     def __init__(self, model: nn.Module, spec: ModelSpec, *, device: str | torch.device = "cpu",
                  infer_size: int | None = None, name: str = "model", metadata: dict | None = None,
-                 session=None) -> None:
+                 session=None, backend: str | None = None) -> None:
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.spec = spec
@@ -50,36 +51,46 @@ class Segmenter:
         self.name = name
         self.metadata = dict(metadata or {})
         self.session = session          # an onnxruntime.InferenceSession of the same network, or None
-        self.backend = "onnx" if session is not None else "torch"
+        self.backend = backend or ("onnx" if session is not None else "torch")
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, *, device: str | torch.device | None = None,
                         infer_size: int | None = None, backend: str = "torch") -> "Segmenter":
-        """backend: "torch", "onnx" (CPU, exported once and cached), or "auto" (ONNX on CPU, torch on GPU)."""
-        if backend not in ("torch", "onnx", "auto"):
-            raise ValueError(f"backend must be torch, onnx or auto, not {backend!r}")
+        """backend: "torch"; "onnx" (CPU, exported once and cached); "int8" (the INT8 copy shipped beside the
+        weights, see model.export); or "auto": on CPU the INT8 copy when one matches these weights, else ONNX;
+        torch on GPU."""
+        if backend not in ("torch", "onnx", "int8", "auto"):
+            raise ValueError(f"backend must be torch, onnx, int8 or auto, not {backend!r}")
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         ckpt: Checkpoint = load_checkpoint(path, device=device)
-        session = None
-        if backend == "onnx" or (backend == "auto" and torch.device(device).type == "cpu"):
-            from model.export import export_onnx, onnx_path_for, ort_session
+        session, chosen = None, "torch"
+        if backend in ("onnx", "int8") or (backend == "auto" and torch.device(device).type == "cpu"):
+            from model.export import export_onnx, int8_path_for, onnx_path_for, ort_session
 
             try:
-                onnx_file = onnx_path_for(path)
-                if not onnx_file.is_file():
-                    onnx_file = export_onnx(path, onnx_file)
+                onnx_file = int8_path_for(path) if backend in ("int8", "auto") else None
+                if onnx_file is not None:
+                    chosen = "int8"
+                elif backend == "int8":
+                    raise FileNotFoundError(f"no INT8 copy of {Path(path).name} made from this very file beside it "
+                                            "(python -m train.int8 makes one)")
+                else:
+                    chosen, onnx_file = "onnx", onnx_path_for(path)
+                    if not onnx_file.is_file():
+                        onnx_file = export_onnx(path, onnx_file)
                 session = ort_session(onnx_file)
             except Exception as exc:  # ONNX is an optimisation: torch always works
-                if backend == "onnx":
+                if backend in ("onnx", "int8"):
                     raise
+                chosen = "torch"
                 log.warning("ONNX Runtime unavailable (%s); using torch", exc)
         return cls(ckpt.model, ckpt.spec, device=device, infer_size=infer_size, name=ckpt.name,
-                   metadata=ckpt.metadata, session=session)
+                   metadata=ckpt.metadata, session=session, backend=chosen)
 
     def with_infer_size(self, infer_size: int) -> "Segmenter":
         """The same network (shared, not copied) run at another inference size: presets trade size for speed."""
         return Segmenter(self.model, self.spec, device=self.device, infer_size=infer_size, name=self.name,
-                         metadata=self.metadata, session=self.session)
+                         metadata=self.metadata, session=self.session, backend=self.backend)
 
     def shrink(self, frame: np.ndarray) -> np.ndarray:
         """The frame at inference size (long side `infer_size`, aspect kept): what the network sees."""

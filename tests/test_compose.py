@@ -1,5 +1,6 @@
 """Compositing, checked on tiny arrays at alpha 0, 1 and 0.5: exact at 0 and 1, correctly rounded between."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -154,3 +155,65 @@ def test_video_frames_are_composed_in_yuv_as_the_rgb_picture_would_be(mode, h, w
     wy, wu, wv = compose.planes(want)
     assert np.abs(y.astype(int) - wy).max() <= 1
     assert max(np.abs(u.astype(int) - wu).max(), np.abs(v.astype(int) - wv).max()) <= 1
+
+
+@pytest.mark.parametrize("mode", ["mask", "overlay", "cutout", "transparent", "blur", "replace", "collage"])
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+def test_a_clips_own_yuv_frames_compose_as_its_rgb_frames_would(mode, matrix, tmp_path):
+    """Decoded I420 frames are composed as they are (no RGB round trip): the result must be the RGB composition
+    of the same picture, in the clip's own matrix."""
+    from PIL import Image
+
+    from app.options import RenderOptions
+    from app.pipeline import _render_fn
+
+    h, w = 48, 64
+    rng = np.random.default_rng(1)
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2)
+    i420 = compose.to_i420(rgb, matrix)
+    # The picture the clip holds is what its YUV decodes to (chroma shared by each 2x2 block).
+    rgb = cv2.transform(cv2.merge([compose.planes(i420)[0]] + [cv2.resize(p, (w, h), interpolation=cv2.INTER_NEAREST)
+                                                           for p in compose.planes(i420)[1:]]),
+                        compose._yuv_to_rgb_transform(matrix))
+    yy, xx = np.mgrid[0:h, 0:w]
+    a = np.clip((xx - w / 4) / 12, 0, 1).astype(np.float32) * (yy % 3 > 0)
+    Image.fromarray(np.full((20, 30, 3), (30, 160, 90), np.uint8)).save(tmp_path / "bg.png")
+    options = RenderOptions(mode=mode, background=(20, 40, 200), background_image=str(tmp_path / "bg.png"))
+    fmt = "webm" if mode == "transparent" else "mp4"
+    got = _render_fn(options, h, w, fmt, source="i420", matrix=matrix)[0](i420, a)
+    want_rgb = _render_fn(options, h, w, "png")[0](rgb, a)
+    if mode == "transparent":
+        n = h * w
+        assert (got[-n:].reshape(h, w) == want_rgb[..., 3]).all()
+        got, want_rgb = got[:-n].reshape(-1, w), np.ascontiguousarray(want_rgb[..., :3])
+    want = compose.to_i420(want_rgb, matrix)
+    tol = 6 if mode == "blur" else 3        # the blur runs on each plane at its own size; elsewhere YUV rounding
+    assert np.abs(got.astype(int) - want).max() <= tol
+
+
+@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
+def test_the_networks_copy_of_a_yuv_frame_is_the_shrunk_picture(matrix):
+    """shrink_i420 (planes shrunk, then converted) gives what shrinking the RGB picture gives, and its luma."""
+    rng = np.random.default_rng(2)
+    rgb = cv2.resize(rng.integers(0, 256, (24, 16, 3), dtype=np.uint8), (320, 480), interpolation=cv2.INTER_CUBIC)
+    i420 = compose.to_i420(rgb, matrix)
+    small, luma = compose.shrink_i420(i420, 120, 80, matrix)
+    y, u, v = compose.planes(i420)     # the picture the frame holds: its chroma shared by each 2x2 block
+    held = cv2.transform(cv2.merge([y] + [cv2.resize(p, (320, 480), interpolation=cv2.INTER_NEAREST) for p in (u, v)]),
+                         compose._yuv_to_rgb_transform(matrix))
+    want = cv2.resize(held, (80, 120), interpolation=cv2.INTER_AREA).astype(int)
+    assert small.shape == (120, 80, 3) and luma.shape == (120, 80)
+    assert np.abs(small.astype(int) - want).mean() < 1.0 and np.abs(small.astype(int) - want).max() <= 8
+    kr, kb = compose.MATRICES[matrix]
+    grey = want @ np.array([kr, 1 - kr - kb, kb])
+    assert np.abs(luma - (16 + grey * 219 / 255)).max() <= 3
+
+
+def test_bt709_conversion_matches_the_standard():
+    """Pure colours against the BT.709 limited-range values (ITU-R BT.709, 8 bit)."""
+    colours = np.array([[[255, 255, 255], [0, 0, 0], [255, 0, 0], [0, 255, 0], [0, 0, 255]]], np.uint8)
+    rgb = np.repeat(np.repeat(colours, 2, axis=0), 2, axis=1)      # 2x2 blocks: one chroma sample each
+    y, u, v = compose.planes(compose.to_i420(rgb, "bt709"))
+    assert list(y[0, ::2]) == [235, 16, 63, 173, 32]
+    assert list(u[0]) == [128, 128, 102, 42, 240]
+    assert list(v[0]) == [128, 128, 240, 26, 118]

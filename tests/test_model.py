@@ -112,3 +112,49 @@ def test_auto_backend_caches_the_export(tmp_path, tiny_weights, monkeypatch):
     assert cached[0].stat().st_mtime == mtime                             # reused, not re-exported
     small = seg.with_infer_size(96)
     assert small.session is seg.session and small.infer_size == 96
+
+
+def test_int8_copy_is_used_only_while_it_matches_its_checkpoint(tmp_path, tiny_weights):
+    """train.int8 writes <stem>.int8.onnx beside the weights; "auto" runs it on a CPU, and ignores it as soon as
+    the checkpoint beside it is another one (retrained weights must not run a stale INT8 network)."""
+    import shutil
+
+    import cv2
+    import torch
+
+    from model import build_model, load_checkpoint, save_checkpoint
+    from model.export import int8_path_for, quantize_int8
+
+    weights = tmp_path / "tiny.safetensors"
+    shutil.copy(tiny_weights, weights)
+    rng = np.random.default_rng(0)
+    images = []
+    for i in range(8):              # smooth random pictures: calibration needs no labels
+        path = tmp_path / f"cal{i}.png"
+        cv2.imwrite(str(path), cv2.resize(rng.integers(0, 256, (12, 9, 3), dtype=np.uint8), (180, 240)))
+        images.append(path)
+    with pytest.raises(FileNotFoundError, match="INT8"):
+        Segmenter.from_checkpoint(weights, device="cpu", backend="int8")
+    out = quantize_int8(weights, images, count=8)
+    assert out == tmp_path / "tiny.int8.onnx" and int8_path_for(weights) == out
+    int8 = Segmenter.from_checkpoint(weights, device="cpu", backend="auto")
+    ref = Segmenter.from_checkpoint(weights, device="cpu", backend="torch")
+    assert int8.backend == "int8" and int8.with_infer_size(96).backend == "int8"
+    frames = [cv2.resize(rng.integers(0, 256, (10, 8, 3), dtype=np.uint8), (150, 200)) for _ in range(3)]
+    a = np.concatenate([p.ravel() for p in ref.with_infer_size(128).predict_lowres(frames)])
+    b = np.concatenate([p.ravel() for p in int8.with_infer_size(128).predict_lowres(frames)])
+    assert a.shape == b.shape and np.corrcoef(a, b)[0, 1] > 0.9       # the same network, in 8 bits
+    # Another checkpoint under the same name: the INT8 file no longer belongs to it.
+    spec = load_checkpoint(weights).spec
+    torch.manual_seed(1)
+    save_checkpoint(weights, build_model(spec), spec, name="retrained")
+    assert int8_path_for(weights) is None
+    assert Segmenter.from_checkpoint(weights, device="cpu", backend="auto").backend == "onnx"
+
+
+def test_the_shipped_int8_copy_belongs_to_the_shipped_weights():
+    """Whoever re-ships weights/default.safetensors must remake weights/default.int8.onnx (python -m train.int8)."""
+    from app.pipeline import DEFAULT_WEIGHTS
+    from model.export import int8_path_for
+
+    assert int8_path_for(DEFAULT_WEIGHTS) == DEFAULT_WEIGHTS.with_name("default.int8.onnx")

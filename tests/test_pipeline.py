@@ -53,6 +53,8 @@ def test_keyframes_run_the_network_on_every_kth_frame_of_a_clip(tmp_path, media,
     passes = []
 
     class Counting:                     # the shared segmenter, counting the frames it is asked to segment
+        infer_size = tiny_segmenter.infer_size
+
         def shrink(self, frame):
             return tiny_segmenter.shrink(frame)
 
@@ -197,3 +199,22 @@ def test_writer_failure_removes_partial_output(tmp_path, media, tiny_segmenter):
     with pytest.raises(RuntimeError, match="cancelled"):
         segment_video(media / "clip.mp4", out_dir / "r.mp4", RenderOptions(), boom, segmenter=tiny_segmenter)
     assert list(out_dir.iterdir()) == []
+
+
+@pytest.mark.parametrize("tags", [(), ("-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709")])
+def test_a_yuv_clip_keeps_its_own_pixels_and_colour_matrix(tmp_path, tiny_segmenter, tags):
+    """An ordinary 4:2:0 clip is composed in its own YUV: where the mask keeps the person the output holds the
+    clip's pixels (up to the encoder), and the output declares the clip's matrix (BT.709 stays BT.709)."""
+    from app.video_io import probe, read_frames
+
+    src = make_clip(tmp_path / "in.mp4", seconds=1, extra=tags + ("-crf", "0"))
+    info = probe(src)
+    assert info.yuv_matrix == ("bt709" if tags else "bt601")
+    out = tmp_path / "mask_kept.mp4"
+    # Opacity 0 overlay: the frame itself whatever the matte, so the output must be the input picture.
+    segment_video(src, out, RenderOptions(mode="overlay", opacity=0.0, crf=0), segmenter=tiny_segmenter)
+    got = probe(out)
+    assert got.color_space == ("bt709" if tags else "smpte170m")
+    a = np.stack(list(read_frames(info, pix_fmt="yuv420p"))).astype(int)
+    b = np.stack(list(read_frames(got, pix_fmt="yuv420p"))).astype(int)
+    assert a.shape == b.shape and np.abs(a - b).max() <= 1

@@ -71,3 +71,23 @@ def test_balanced_loses_at_most_002_iou_against_quality(presets_measured):
     balanced, quality = presets_measured["balanced"], presets_measured["quality"]
     assert balanced["val_mean_iou"] >= quality["val_mean_iou"] - 0.02
     assert balanced["davis_mean_iou"] >= quality["davis_mean_iou"] - 0.02
+
+
+def test_int8_copy_segments_like_the_float_network(datasets, card):
+    """The app runs weights/default.int8.onnx on CPUs: on the validation photos its masks are the float
+    network's, pixel for pixel, at least 99% of the time."""
+    import numpy as np
+
+    from model import Segmenter
+
+    split = card["val_split"]
+    recs = [r for s in split["sets"] for r in find_records(datasets / "photos" / Path(s).name)]
+    val = split_records(recs, split["val_fraction"], split["split_seed"])[1][:48]
+    ref = Segmenter.from_checkpoint(WEIGHTS / "default.safetensors", device="cpu", backend="torch")
+    int8 = Segmenter.from_checkpoint(WEIGHTS / "default.safetensors", device="cpu", backend="int8")
+    agree = []
+    for rec in val:
+        img = rec.load()[0]
+        a, b = ref.predict_lowres([img])[0], int8.predict_lowres([img])[0]
+        agree.append(((a > 0.5) == (b > 0.5)).mean())
+    assert np.mean(agree) >= 0.99 and min(agree) >= 0.95, (np.mean(agree), min(agree))

@@ -125,3 +125,55 @@ def test_writer_colours_come_back_as_written_from_rgb_or_yuv_frames(tmp_path, fm
         assert np.abs(back[8:-8, 28:-4] - (250, 40, 90)).max() <= 3, source
         with pytest.raises(ValueError), VideoWriter(tmp_path / f"bad.{fmt}", fmt, 48, 64, "24/1") as bad:
             bad.write(to_i420(rgb)[:-2])      # a frame of the wrong size is refused (and ffmpeg stopped)
+
+
+def test_which_clips_are_used_in_their_own_yuv():
+    """8-bit limited-range 4:2:0 at even sizes, in a matrix we know: used as decoded; anything else: RGB."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    from app.video_io import MediaInfo
+
+    base = MediaInfo(path=Path("c.mp4"), width=720, height=1280, fps_fraction="30/1", frames=30, duration=1.0,
+                     pix_fmt="yuv420p")
+    assert base.yuv_matrix == "bt601"                                           # undeclared: what ffmpeg assumes
+    assert replace(base, color_space="bt709", color_range="tv").yuv_matrix == "bt709"
+    assert replace(base, color_space="smpte170m").yuv_matrix == "bt601"
+    for other in ({"color_range": "pc"}, {"pix_fmt": "yuvj420p"}, {"pix_fmt": "yuv420p10le"},
+                  {"pix_fmt": "yuv444p"}, {"color_space": "bt2020nc"}, {"width": 721}, {"height": 1279}):
+        assert replace(base, **other).yuv_matrix is None, other
+
+
+def test_reader_yields_decoded_yuv_as_i420(tmp_path):
+    import cv2
+
+    from app import compose
+
+    src = make_clip(tmp_path / "c.mp4", audio=False, seconds=0.5)
+    info = probe(src)
+    assert (info.pix_fmt, info.yuv_matrix) == ("yuv420p", "bt601")
+    yuv = list(read_frames(info, pix_fmt="yuv420p"))
+    rgb = list(read_frames(info))
+    assert len(yuv) == len(rgb) == 15 and yuv[0].shape == (360, 320)
+    # ffmpeg's own conversion to RGB of the same frames agrees with converting the I420 ourselves.
+    mine = cv2.cvtColor(yuv[7], cv2.COLOR_YUV2RGB_I420).astype(int)
+    assert np.abs(mine - rgb[7]).mean() < 3
+    y, _, _ = compose.planes(yuv[7])
+    assert np.array_equal(y, yuv[7][:240])
+
+
+def test_writer_declares_bt709_and_players_get_the_colours_back(tmp_path):
+    from app.compose import to_i420
+
+    rgb = np.zeros((64, 48, 3), np.uint8)
+    rgb[:] = (48, 128, 192)
+    rgb[:, 24:] = (250, 40, 90)
+    path = tmp_path / "709.mp4"
+    with VideoWriter(path, "mp4", 48, 64, "24/1", matrix="bt709") as writer:
+        for i in range(4):
+            writer.write(rgb if i % 2 else to_i420(rgb, "bt709"))
+    info = probe(path)
+    assert (info.color_space, info.color_range, info.yuv_matrix) == ("bt709", "tv", "bt709")
+    back = next(read_frames(info)).astype(int)      # ffmpeg converts with the matrix the file declares
+    assert np.abs(back[8:-8, 4:20] - (48, 128, 192)).max() <= 3
+    assert np.abs(back[8:-8, 28:-4] - (250, 40, 90)).max() <= 3

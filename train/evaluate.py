@@ -36,11 +36,12 @@ COLUMNS = [("images", "n", "{:d}"), ("mean_iou", "mIoU/img", "{:.4f}"), ("iou", 
 def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, records: list[Record] | None = None,
              val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
              infer_size: int | None = None, progress: bool = False, refine: RefineOptions | None = None,
-             flicker: bool = False, every: int = 1) -> dict[str, dict[str, float]]:
-    """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records)."""
+             flicker: bool = False, every: int = 1, backend: str = "torch") -> dict[str, dict[str, float]]:
+    """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records).
+    `backend` as in Segmenter.from_checkpoint: "auto" scores what the app runs (the INT8 copy on a CPU)."""
     # Weights first: a wrong path should fail before minutes of data scanning.
     seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
-                                    infer_size=infer_size)
+                                    infer_size=infer_size, backend=backend)
     if records is None:
         records = [r for d in (data or []) for r in find_records(d)]
         if val_split:
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1, metavar="K",
                    help="the app's keyframes: the network on every K-th frame of a sequence, the matte carried "
                         "along optical flow between (implies --refine app); the presets use 4/3/1")
+    p.add_argument("--backend", choices=["torch", "onnx", "int8", "auto"], default="torch",
+                   help="the network's runtime: torch (default), ONNX, its INT8 copy, or auto (what the app runs)")
     p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
     a = p.parse_args(argv)
     if not a.data and not a.split:
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         results = evaluate(a.weights, a.data, records=records, val_split=a.val_split, val_fraction=a.val_fraction,
                            split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty(),
                            refine=RefineOptions() if a.refine == "app" else None, flicker=a.flicker,
-                           every=a.every)
+                           every=a.every, backend=a.backend)
     except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
