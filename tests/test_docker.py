@@ -69,6 +69,24 @@ def test_dockerignore_keeps_the_context_small():
                 assert src.rstrip("/") in allowed, src
 
 
+def test_the_image_gets_the_weights_and_their_int8_copy_but_no_local_export():
+    """Docker's rule: the last .dockerignore pattern that matches a path decides (a leading ! re-includes)."""
+    from fnmatch import fnmatch
+
+    lines = [l.strip() for l in (REPO / ".dockerignore").read_text().splitlines() if l.strip() and l[0] != "#"]
+
+    def sent(path: str) -> bool:
+        keep = True
+        for line in lines:
+            pattern = line.lstrip("!").rstrip("/")
+            if fnmatch(path, pattern) or path.startswith(pattern + "/"):
+                keep = line.startswith("!")
+        return keep
+
+    assert sent("weights/default.safetensors") and sent("weights/default.int8.onnx")
+    assert not sent("weights/default.onnx") and not sent("runs/x/best.safetensors") and not sent(".venv/bin/python")
+
+
 def test_compose_app_service():
     app = compose()["services"]["app"]
     assert app["build"] in (".", {"context": "."})
