@@ -1,7 +1,7 @@
 """Peak memory of the streaming pipeline against clip length: it must stay flat.
 
     python -m bench.memory --minutes 1 10                 # synthetic 1080x1920 24 fps clips with audio
-    python -m bench.memory --minutes 1 --model default    # with the shipped weights instead of a tiny net
+    python -m bench.memory --minutes 1 --model default    # the shipped weights (balanced preset), not a tiny net
 
 Each clip is segmented (cutout -> MP4 with audio) in a fresh child process, so each peak RSS is that run's
 alone. The tiny model (a random mobilenet_v2 UNet at 128 px) isolates what the streaming design costs, since
@@ -91,15 +91,21 @@ def tiny_segmenter():
 
 def child(clip: str, weights: str | None, tiny: bool) -> None:
     """Runs in the child process: one job, then prints its figures as JSON."""
-    from app.options import Limits, RenderOptions
+    from app.options import Limits, RenderOptions, preset_infer_size, preset_keyframes
     from app.pipeline import load_segmenter, segment_video
 
-    segmenter = tiny_segmenter() if tiny else load_segmenter(weights)
+    options = RenderOptions(mode="cutout")
+    if tiny:
+        segmenter = tiny_segmenter()
+    else:       # the shipped weights as the app runs them by default: the balanced preset
+        segmenter = load_segmenter(weights)
+        segmenter = segmenter.with_infer_size(preset_infer_size(segmenter.spec.infer_size, "balanced"))
+        options = RenderOptions(mode="cutout", keyframe_every=preset_keyframes("balanced"))
     sampler = _PeakSampler(os.getpid())
     sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = segment_video(clip, Path(tmp) / "out.mp4", RenderOptions(mode="cutout"), segmenter=segmenter,
+        result = segment_video(clip, Path(tmp) / "out.mp4", options, segmenter=segmenter,
                                limits=Limits(max_duration_s=3600, max_frames=10**6))
         wall = time.perf_counter() - start
     sampler.done.set()
