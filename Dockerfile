@@ -42,7 +42,9 @@ COPY weights/ weights/
 # first visit; the app finds it beside the weights. No weights yet: the app says so, and the build goes on.
 # chmod: files written through mkstemp (the export, a local training run's weights) are 0600, which the
 # app's user could not read; everything here is made world-readable, and stays writable by root alone.
+# The video loop's compiled kernel (numba) is compiled here too, into app/__pycache__, which the app then loads.
 RUN if [ -f weights/default.safetensors ]; then python -m model.export weights/default.safetensors; fi \
+    && python -c "import app.fused; app.fused.warm()" \
     && chmod -R a+rX,go-w .streamlit model app train weights
 # Fail the build, not the first visitor: torch must still be the PyTorch-index build (its version carries a
 # local label such as +cpu; a plain PyPI wheel would mean pip swapped in the CUDA one), and everything imports.

@@ -70,6 +70,9 @@ def weights_path() -> Path:
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _load_model(path: str, mtime_ns: int) -> Segmenter:
     # mtime in the key: new weights dropped in place are picked up without a restart.
+    from app.fused import warm
+
+    warm()      # the video loop's compiled code, loaded now rather than during someone's first clip
     return pipeline.load_segmenter(path)
 
 

@@ -78,15 +78,11 @@ def clean(prob: np.ndarray, min_blob: float, keep: str) -> np.ndarray:
     return prob * kept
 
 
-def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float,
-                    guide_low: np.ndarray | None = None) -> np.ndarray:
-    """Fast guided filter (He & Sun 2015): linear coefficients fitted at low resolution against the grey
-    frame, upsampled, then applied to the full-resolution grey frame. A handful of box filters; at full size
-    only two resizes and one multiply-add, in place (this runs on every frame of every clip). `frame` is RGB,
-    or already the one-channel guide (a video's luma plane); `guide_low` is that guide at prob's size."""
-    h, w = prob.shape
-    big_h, big_w = frame.shape[:2]
-    guide = (guide_low if guide_low is not None else _grey(frame, (h, w))) * np.float32(1 / 255)
+def guided_coefficients(prob: np.ndarray, guide_low: np.ndarray, radius: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """The fast guided filter's (He & Sun 2015) linear coefficients at low resolution: alpha = a * G + b, where
+    G is the full-size guide in 0..255 grey levels and a, b are enlarged to its size. `guide_low` is that guide
+    at prob's size (float32)."""
+    guide = guide_low * np.float32(1 / 255)
     k = (2 * radius + 1, 2 * radius + 1)
     mean_i = cv2.boxFilter(guide, -1, k)
     mean_p = cv2.boxFilter(prob, -1, k)
@@ -95,8 +91,19 @@ def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float
     a = cov_ip / (var_i + eps)
     b = mean_p - a * mean_i
     # a is scaled by 1/255 here so that it applies to the 0..255 grey levels directly at full size.
-    a = cv2.resize(cv2.boxFilter(a, -1, k) * np.float32(1 / 255), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    b = cv2.resize(cv2.boxFilter(b, -1, k), (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+    return cv2.boxFilter(a, -1, k) * np.float32(1 / 255), cv2.boxFilter(b, -1, k)
+
+
+def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float,
+                    guide_low: np.ndarray | None = None) -> np.ndarray:
+    """Fast guided filter: coefficients fitted at low resolution against the grey frame (guided_coefficients),
+    enlarged, then applied to the full-resolution grey frame; at full size only two resizes and one
+    multiply-add, in place. `frame` is RGB, or already the one-channel guide (a video's luma plane);
+    `guide_low` is that guide at prob's size."""
+    big_h, big_w = frame.shape[:2]
+    a, b = guided_coefficients(prob, guide_low if guide_low is not None else _grey(frame, prob.shape), radius, eps)
+    a = cv2.resize(a, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+    b = cv2.resize(b, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
     np.multiply(a, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame, out=a)
     np.add(a, b, out=a)
     return np.clip(a, 0.0, 1.0, out=a)
@@ -126,10 +133,8 @@ class Refiner:
         self._prev_prob, self._prev_grey = prob, grey
         return prob
 
-    def __call__(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None = None) -> np.ndarray:
-        """Full-resolution float32 alpha for `frame` from its low-resolution `prob`. `frame` is uint8 RGB
-        (H, W, 3), or one uint8 grey/luma plane (H, W), which then guides the edges as it is. `grey`, the same
-        grey levels in float32 at prob's size, saves recomputing it when the caller already has it."""
+    def _low(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None):
+        """Steps 1 and 2 (and the feathering), all at low resolution: (prob, grey)."""
         o = self.options
         prob = prob.astype(np.float32, copy=False)
         if grey is None and (o.temporal > 0 or o.edges == "guided"):
@@ -138,10 +143,30 @@ class Refiner:
             prob = self.smooth(prob, grey)
         if o.min_blob > 0 or o.keep == "largest":
             prob = clean(prob, o.min_blob, o.keep)
-        big_h, big_w = frame.shape[:2]
         if o.feather > 0:
-            scale = prob.shape[0] / big_h
+            scale = prob.shape[0] / frame.shape[0]
             prob = cv2.GaussianBlur(prob, (0, 0), sigmaX=max(o.feather * scale, 0.3))
+        return prob, grey
+
+    def coefficients(self, frame: np.ndarray, prob: np.ndarray,
+                     grey: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """What `__call__` computes, left at low resolution: maps (a, b) such that the alpha is
+        clip(a * G + b, 0, 1), thresholded if the options say so, with a and b enlarged to the frame's size as
+        cv2.resize(INTER_LINEAR) does and G the frame's grey (or luma) levels. For a consumer that enlarges
+        and applies them in one pass (app.fused). Same arguments and state as `__call__`."""
+        o = self.options
+        prob, grey = self._low(frame, prob, grey)
+        if o.edges == "guided" and prob.shape != frame.shape[:2]:
+            return guided_coefficients(prob, grey, o.guide_radius, o.guide_eps)
+        return np.zeros_like(prob), prob
+
+    def __call__(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None = None) -> np.ndarray:
+        """Full-resolution float32 alpha for `frame` from its low-resolution `prob`. `frame` is uint8 RGB
+        (H, W, 3), or one uint8 grey/luma plane (H, W), which then guides the edges as it is. `grey`, the same
+        grey levels in float32 at prob's size, saves recomputing it when the caller already has it."""
+        o = self.options
+        prob, grey = self._low(frame, prob, grey)
+        big_h, big_w = frame.shape[:2]
         if o.edges == "guided" and prob.shape != (big_h, big_w):
             alpha = guided_upsample(prob, frame, o.guide_radius, o.guide_eps, grey)
         else:

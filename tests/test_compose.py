@@ -217,3 +217,40 @@ def test_bt709_conversion_matches_the_standard():
     assert list(y[0, ::2]) == [235, 16, 63, 173, 32]
     assert list(u[0]) == [128, 128, 102, 42, 240]
     assert list(v[0]) == [128, 128, 240, 26, 118]
+
+
+@pytest.mark.parametrize("mode", ["mask", "overlay", "cutout", "blur", "replace", "transparent"])
+@pytest.mark.parametrize("size, low, refine", [
+    ((1108, 692), (384, 240), {}),                                   # a phone clip at the balanced preset
+    ((96, 64), (48, 32), {"edges": "bilinear", "temporal": 0.0}),
+    ((480, 270), (160, 90), {"threshold": 0.5, "feather": 2.0}),
+], ids=["guided", "bilinear", "threshold"])
+def test_the_one_pass_matte_and_blend_is_the_step_by_step_picture(mode, size, low, refine, tmp_path):
+    """app.fused enlarges the matte and blends in one pass: the same picture as Refiner + render, within 1 level."""
+    from PIL import Image
+
+    from app.options import RenderOptions
+    from app.pipeline import _Blend, _render_fn
+    from model.refine import Refiner, RefineOptions
+
+    (h, w), (lh, lw) = size, low
+    rng = np.random.default_rng(3)
+    Image.fromarray(np.full((20, 30, 3), (30, 160, 90), np.uint8)).save(tmp_path / "bg.png")
+    options = RenderOptions(mode=mode, background_image=str(tmp_path / "bg.png"), opacity=0.6)
+    render = _render_fn(options, h, w, "mp4", source="i420")[0]
+    assert isinstance(render, _Blend)
+    opts = RefineOptions(**refine)
+    step, one = Refiner(opts), Refiner(opts)
+    for i in range(3):                      # several frames: the temporal smoothing's memory is used too
+        rgb = cv2.resize(rng.integers(0, 256, (8, 6, 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+        frame = compose.to_i420(rgb)
+        luma = compose.planes(frame)[0]
+        prob = cv2.GaussianBlur(rng.random((lh, lw), dtype=np.float32), (0, 0), 2)
+        grey = cv2.resize(luma, (lw, lh), interpolation=cv2.INTER_AREA).astype(np.float32)
+        want = render(frame, step(luma, prob, grey))
+        got = render.fused(frame, luma, *one.coefficients(luma, prob, grey), opts.threshold)
+        diff = np.abs(got.astype(int) - want)
+        if opts.threshold is None:
+            assert diff.max() <= 1, (i, diff.max())
+        else:                               # an alpha within float rounding of the threshold may fall either side
+            assert (diff > 1).mean() < 1e-3, (i, (diff > 1).mean())
