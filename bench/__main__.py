@@ -4,16 +4,18 @@
     python -m bench --input ../shared/datasets/videos/vertical_dance.mp4 --presets balanced
     python -m bench --model-only                       # just the network: ms/frame per backend and size
 
-For each preset it prints frames, wall seconds, fps, wall / clip duration (<= 1.0 is faster than it plays),
-wall / transcode (the floor any output pays), peak RSS of the process and its ffmpeg children, then the
-model alone in ms per frame for each backend and inference size. Ratios are against the transcode measured
-in this same run, so a busy or slow machine shifts both sides alike.
+For each preset it prints frames, the bare transcode's seconds (the floor any output pays), wall seconds, fps,
+wall / clip duration (<= 1.0 is faster than it plays), wall / transcode, peak RSS of the process and its ffmpeg
+children, then the model alone in ms per frame for each backend and inference size. Each preset runs
+`--repeat` times, each run right after its own transcode, and the medians are printed: a shared machine's
+speed drifts by several percent from minute to minute, and a ratio taken within a pair cancels most of it.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import subprocess
 import tempfile
 import time
@@ -70,6 +72,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="for the model-only table (the pipeline runs what the app runs: backend auto)")
     p.add_argument("--model-only", action="store_true", help="skip the transcode and pipeline runs")
     p.add_argument("--frames", type=int, default=32, help="frames for the model-only timing")
+    p.add_argument("--repeat", type=int, default=3,
+                   help="times each preset runs, each time right after its own transcode; medians are printed")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "segment-bench")
     args = p.parse_args(argv)
 
@@ -85,24 +89,30 @@ def main(argv: list[str] | None = None) -> None:
     print(f"model: {base.name} ({base.spec.encoder}, trained size {base.spec.infer_size}), backend {base.backend}")
     if not args.model_only:
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-            floor = transcode_seconds(clip, Path(tmp) / "transcode.mp4")
-            print(f"bare ffmpeg transcode: {floor:.1f} s ({info.frames / floor:.1f} fps, "
-                  f"{floor / info.duration:.2f} x clip duration)\n")
-            print(f"{'preset':>9} {'size':>5} {'every':>5} {'frames':>7} {'wall s':>7} {'fps':>6} {'wall/dur':>9} "
-                  f"{'wall/transcode':>15} {'peak RSS MB':>12}")
+            print(f"each preset run {args.repeat}x, each run paired with a bare ffmpeg transcode just before it "
+                  "(a shared machine drifts: ratios are taken within a pair); medians:\n")
+            print(f"{'preset':>9} {'size':>5} {'every':>5} {'frames':>7} {'transcode s':>12} {'wall s':>7} {'fps':>6} "
+                  f"{'wall/dur':>9} {'wall/transcode':>15} {'(min-max)':>12} {'peak RSS MB':>12}")
             for preset in args.presets:
                 seg = base.with_infer_size(preset_infer_size(base.spec.infer_size, preset))
-                sampler = _PeakSampler(os.getpid())
-                sampler.start()
-                start = time.perf_counter()
                 every = preset_keyframes(preset)
-                result = segment_video(clip, Path(tmp) / f"{preset}.mp4",
-                                       RenderOptions(mode=args.mode, keyframe_every=every), segmenter=seg)
-                wall = time.perf_counter() - start
-                sampler.done.set()
-                sampler.join()
-                print(f"{preset:>9} {seg.infer_size:>5} {every:>5} {result.frames:>7} {wall:>7.1f} {result.frames / wall:>6.1f} "
-                      f"{wall / info.duration:>9.2f} {wall / floor:>15.2f} {sampler.peak:>12.0f}", flush=True)
+                floors, walls, ratios, peaks = [], [], [], []
+                for _ in range(args.repeat):
+                    floors.append(transcode_seconds(clip, Path(tmp) / "transcode.mp4"))
+                    sampler = _PeakSampler(os.getpid())
+                    sampler.start()
+                    start = time.perf_counter()
+                    result = segment_video(clip, Path(tmp) / f"{preset}.mp4",
+                                           RenderOptions(mode=args.mode, keyframe_every=every), segmenter=seg)
+                    walls.append(time.perf_counter() - start)
+                    sampler.done.set()
+                    sampler.join()
+                    ratios.append(walls[-1] / floors[-1])
+                    peaks.append(sampler.peak)
+                floor, wall, ratio = (statistics.median(v) for v in (floors, walls, ratios))
+                print(f"{preset:>9} {seg.infer_size:>5} {every:>5} {result.frames:>7} {floor:>12.1f} {wall:>7.1f} "
+                      f"{result.frames / wall:>6.1f} {wall / info.duration:>9.2f} {ratio:>15.2f} "
+                      f"{f'{min(ratios):.2f}-{max(ratios):.2f}':>12} {max(peaks):>12.0f}", flush=True)
         print()
 
     frames = []

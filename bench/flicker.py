@@ -3,9 +3,12 @@
     python -m bench.flicker                                   # shipped weights, ../shared/datasets
     python -m bench.flicker --weights runs/x/best.safetensors --data /path/to/datasets --clips 2
     python -m bench.flicker --gif raw_vs_default.gif          # + side-by-side mask GIF of tiktok_dance_0
+    python -m bench.flicker --preset balanced                 # at the preset's size, + a row for the preset itself
 
 The network runs once per frame; every setting then refines the same probabilities with the app's Refiner,
-so the rows differ only by refinement. Flicker (model.refine.FlickerMeter) is the mean alpha change between
+so the rows differ only by refinement; with --preset, one more row runs the network the way that preset does on
+a video (on every k-th frame, the matte carried along optical flow between: model.refine.Keyframes), with the
+default refinement: the app's output, against the raw per-frame row. Flicker (model.refine.FlickerMeter) is the mean alpha change between
 consecutive frames over pixels whose picture did not change; IoU needs ground truth (DAVIS only).
 """
 
@@ -20,7 +23,8 @@ import numpy as np
 
 from app.pipeline import load_segmenter
 from app.video_io import probe, read_frames
-from model.refine import RAW, FlickerMeter, Refiner, RefineOptions
+from app.options import PRESETS, preset_infer_size, preset_keyframes
+from model.refine import RAW, FlickerMeter, Keyframes, Refiner, RefineOptions
 
 SETTINGS = {
     "raw": RAW,
@@ -69,8 +73,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     p.add_argument("--clips", type=int, default=6, help="how many tiktok_dance_N.mp4 clips (0-6)")
     p.add_argument("--gif", type=Path, help="also write a raw | default side-by-side mask GIF of the first clip")
+    p.add_argument("--preset", choices=list(PRESETS),
+                   help="run the network at this preset's size, and add a row for the preset with its keyframes")
     args = p.parse_args(argv)
     seg = load_segmenter(args.weights, backend="auto")
+    if args.preset:
+        seg = seg.with_infer_size(preset_infer_size(seg.spec.infer_size, args.preset))
     print(f"model: {seg.name}, inference size {seg.infer_size}, backend {seg.backend}")
     print(f"{'sequence':<18} {'setting':<20} {'IoU':>7} {'flicker':>9} {'vs raw':>7} {'refine ms':>10}")
     davis = args.data / "video-gt" / "davis"
@@ -90,8 +98,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"wrote {args.gif} (left: raw, right: default refinement)")
             args.gif = None
         raw_flicker = None
-        for label, opts in SETTINGS.items():
-            iou, flick, ms = run(frames, probs, masks, opts)
+        rows = [(label, opts, probs) for label, opts in SETTINGS.items()]
+        if args.preset:
+            every = preset_keyframes(args.preset)
+            keyframes = Keyframes(seg, every)
+            carried = [p for i in range(0, len(frames), 4) for p, _ in keyframes(frames[i:i + 4])]
+            rows.append((f"{args.preset} (every {every})", RefineOptions(), carried))
+        for label, opts, source_probs in rows:
+            iou, flick, ms = run(frames, source_probs, masks, opts)
             raw_flicker = flick if raw_flicker is None else raw_flicker
             ratio = flick / raw_flicker if raw_flicker else float("nan")
             totals.setdefault(label, []).append(ratio)
