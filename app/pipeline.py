@@ -16,6 +16,7 @@ is left behind on error.
 
 from __future__ import annotations
 
+import collections
 import os
 import queue
 from contextlib import closing
@@ -372,13 +373,18 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
             try:
                 done = 0
                 keyframes = Keyframes(segmenter, options.keyframe_every, options.refine.scene_cut)
+                waiting: collections.deque = collections.deque()    # frames whose matte awaits a later keyframe
                 for batch in batches:
-                    results = keyframes.step([b[2] for b in batch], [b[3] for b in batch])
-                    for (frame, guide, _, _), (prob, grey) in zip(batch, results):
+                    waiting.extend(batch)
+                    for prob, grey in keyframes.step([b[2] for b in batch], [b[3] for b in batch]):
+                        frame, guide, _, _ = waiting.popleft()
                         sink.put((frame, guide, prob, grey))
                     done += len(batch)
                     if on_progress:
                         on_progress(Progress(done, max(info.frames, done), time.perf_counter() - start))
+                for prob, grey in keyframes.flush():
+                    frame, guide, _, _ = waiting.popleft()
+                    sink.put((frame, guide, prob, grey))
                 sink.close()
             finally:
                 sink.abort()

@@ -103,6 +103,7 @@ def main(argv: list[str] | None = None) -> None:
             every = preset_keyframes(args.preset)
             keyframes = Keyframes(seg, every)
             carried = [p for i in range(0, len(frames), 4) for p, _ in keyframes(frames[i:i + 4])]
+            carried += [p for p, _ in keyframes.flush()]
             rows.append((f"{args.preset} (every {every})", RefineOptions(), carried))
         for label, opts, source_probs in rows:
             iou, flick, ms = run(frames, source_probs, masks, opts)

@@ -217,10 +217,15 @@ def flicker(alphas: list[np.ndarray], frames: list[np.ndarray] | None = None, *,
 
 
 class Keyframes:
-    """A clip's low-resolution probabilities with the network run on only every `every`-th frame: the matte
-    of each frame between is the previous one carried along dense optical flow (DIS, at inference size),
-    which costs a few milliseconds instead of a network pass. A scene cut always gets its own network pass.
-    Stateful: one per clip, frames fed in order. `every=1` runs the network on every frame."""
+    """A clip's low-resolution probabilities with the network run on only every `every`-th frame. The matte of
+    each frame between is interpolated from both of its keyframes: the earlier keyframe's matte carried
+    forward along dense optical flow (DIS, at inference size) and the later one's carried backward, weighted
+    by distance. So results come out up to `every - 1` frames late: `step` returns those that are ready, in
+    order, and `flush` the rest at the end of the clip (carried forward only). A scene cut always gets its own
+    network pass, and nothing is carried across it. Stateful: one per clip, frames fed in order. `every=1`
+    runs the network on every frame (nothing is late). On DAVIS at 384 px, every 3rd frame: lucia IoU 0.8130
+    and dance-jump 0.3377 (forward carrying alone: 0.7910 and 0.3362; the network on every frame: 0.8193 and
+    0.3390, all with the default refinement)."""
 
     def __init__(self, segmenter, every: int = 1, scene_cut: float = 40.0) -> None:
         if every < 1:
@@ -229,6 +234,7 @@ class Keyframes:
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if every > 1 else None
         self._since_key = every            # frames since the last network pass: the first frame is a keyframe
         self._prev: tuple[np.ndarray, np.ndarray] | None = None     # (prob, grey uint8) of the previous frame
+        self._pending: list[tuple[np.ndarray, np.ndarray]] = []     # frames since the last keyframe: (forward prob, grey)
         self._grid: np.ndarray | None = None
 
     def _carry(self, prob: np.ndarray, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
@@ -241,26 +247,51 @@ class Keyframes:
         return cv2.remap(prob, self._grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
     def __call__(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """(probability, float32 grey) at inference size for each frame, in order."""
+        """`step` for full-size RGB frames."""
         smalls = [self.segmenter.shrink(f) for f in frames]
         return self.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls])
 
     def step(self, smalls: list[np.ndarray], greys: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """`__call__` for frames already at inference size (`Segmenter.shrink`) with their uint8 grey levels
-        (any one-channel brightness: the video pipeline passes the luma plane), so that shrinking can run on
-        another thread."""
-        keys, since, prev = [], self._since_key, self._prev[1] if self._prev else None
+        """Feed frames at inference size (`Segmenter.shrink`) with their uint8 grey levels (any one-channel
+        brightness: the video pipeline passes the luma plane); returns (probability, float32 grey) for every
+        frame that is now ready, oldest first: the frames before this batch's last keyframe, and the keyframe."""
+        keys, cuts, since, prev = [], [], self._since_key, self._prev[1] if self._prev else None
         for grey in greys:
             cut = prev is None or prev.shape != grey.shape or \
                 float(cv2.absdiff(grey, prev).mean()) >= self.scene_cut
-            key = since >= self.every or cut
-            keys.append(key)
-            since, prev = (1 if key else since + 1), grey
+            keys.append(since >= self.every or cut)
+            cuts.append(cut)
+            since, prev = (1 if keys[-1] else since + 1), grey
         self._since_key = since
         predicted = iter(self.segmenter.predict_small([s for s, k in zip(smalls, keys) if k]))
-        out = []
-        for grey, key in zip(greys, keys):
-            prob = next(predicted) if key else self._carry(self._prev[0], self._prev[1], grey)
-            self._prev = (prob, grey)
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        for grey, key, cut in zip(greys, keys, cuts):
+            if not key:
+                prob = self._carry(self._prev[0], self._prev[1], grey)
+                self._pending.append((prob, grey))
+                self._prev = (prob, grey)
+                continue
+            prob = next(predicted)
+            out.extend(self._resolve(prob, grey, cut))
             out.append((prob, grey.astype(np.float32)))
+            self._prev = (prob, grey)
         return out
+
+    def _resolve(self, key_prob: np.ndarray, key_grey: np.ndarray, cut: bool) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The pending frames, now that the next keyframe is known: forward and backward mattes mixed."""
+        pending, self._pending = self._pending, []
+        if cut or not pending:
+            return [(p, g.astype(np.float32)) for p, g in pending]
+        back, later, mixed = key_prob, key_grey, []
+        for i in range(len(pending) - 1, -1, -1):
+            forward, grey = pending[i]
+            back = self._carry(back, later, grey)
+            w = np.float32((i + 1) / (len(pending) + 1))      # nearer the later keyframe: more of its matte
+            mixed.append(((1 - w) * forward + w * back, grey.astype(np.float32)))
+            later = grey
+        return mixed[::-1]
+
+    def flush(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The frames still waiting at the end of the clip (no later keyframe: carried forward only)."""
+        pending, self._pending = self._pending, []
+        return [(p, g.astype(np.float32)) for p, g in pending]

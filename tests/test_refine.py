@@ -159,13 +159,32 @@ def test_keyframes_run_the_network_on_every_kth_frame_and_carry_the_matte_along_
     frames, boxes = _moving_square(12)
     oracle = _OracleSegmenter(boxes[::3])                 # it must only be asked about keyframes 0, 3, 6, 9
     keys = Keyframes(oracle, every=3)
-    out = keys(frames[:5]) + keys(frames[5:])             # state carries across batches
-    assert len(out) == 12 and oracle.frames_seen == 4     # 4 network passes for 12 frames
+    first = keys(frames[:5])                              # keyframes 0 and 3: frames 0-3 are ready, 4 waits for 6
+    out = first + keys(frames[5:]) + keys.flush()         # state carries across batches; 10, 11 end the clip
+    assert len(first) == 4 and len(out) == 12 and oracle.frames_seen == 4     # 4 network passes for 12 frames
     for i, (prob, grey) in enumerate(out):
         assert grey.dtype == np.float32 and grey.shape == prob.shape
-        if i % 3:                                         # carried frames follow the square (it moved 2-4 px)
+        if i % 3:                                         # frames between follow the square (it moved 2-4 px)
             stale = _iou(out[i - i % 3][0], boxes[i])
             assert _iou(prob, boxes[i]) > 0.9 > stale, (i, _iou(prob, boxes[i]), stale)
+
+
+def test_frames_between_keyframes_mix_the_mattes_carried_from_both_sides():
+    """A frame between two keyframes gets the earlier keyframe's matte carried forward and the later one's
+    carried backward, weighted by distance; frames after the last keyframe get the forward matte alone."""
+    frames, boxes = _moving_square(7)
+    oracle = _OracleSegmenter(boxes[::3])
+    keys = Keyframes(oracle, every=3)
+    out = keys(frames) + keys.flush()
+    forward_only = Keyframes(_OracleSegmenter(boxes[::3]), every=3)
+    alone = []
+    for f in frames:            # fed one by one and flushed each time: no later keyframe is ever known
+        alone += forward_only([f]) + forward_only.flush()
+    assert len(out) == len(alone) == 7
+    for i in (1, 2, 4, 5):
+        assert not np.allclose(out[i][0], alone[i][0]), i          # the later keyframe took part
+        assert _iou(out[i][0], boxes[i]) > 0.9, i
+    assert np.allclose(out[6][0], alone[6][0])                      # after the last keyframe: forward only
 
 
 def test_keyframes_give_a_scene_cut_its_own_network_pass():

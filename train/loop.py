@@ -13,6 +13,8 @@ the same numbers as never stopping; a mid-epoch resume (after a crash) continues
 
 from __future__ import annotations
 
+import collections
+
 import csv
 import dataclasses
 import json
@@ -192,6 +194,16 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     losses: dict[str, list[float]] = {}
     mc: dict[str, list[dict[str, float]]] = {}
     classes = segmenter.spec.classes
+    waiting: dict[str, collections.deque] = {}
+
+    def score(group: str, img: np.ndarray, mask: np.ndarray, alpha: np.ndarray) -> None:
+        if flicker:
+            pred_meter, gt_meter = meters.setdefault(group, (FlickerMeter(), FlickerMeter()))
+            pred_meter.update(alpha, img)
+            gt_meter.update((mask == 1).astype(np.float32), img)
+        per_group.setdefault(group, Confusion()).update(torch.from_numpy(alpha > 0.5),
+                                                        torch.from_numpy(mask.astype(np.int64)))
+
     for img, mask, group, _ in tqdm(FrameSet(records), disable=not progress, desc="eval", leave=False):
         out, shapes = segmenter.logits([img])
         h, w = shapes[0]
@@ -201,25 +213,25 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
         if classes == 1:
             prob = torch.sigmoid(logits[0, 0]).numpy()
             if refine is None:
-                prob = cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+                score(group, img, mask, cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR))
+            elif every > 1:     # keyframes: a frame's matte may wait for its sequence's next keyframe
+                kf = keyframes.setdefault(group, Keyframes(segmenter, every, refine.scene_cut))
+                waiting.setdefault(group, collections.deque()).append((img, mask))
+                for p, grey in kf([img]):
+                    img_w, mask_w = waiting[group].popleft()
+                    score(group, img_w, mask_w, refiners.setdefault(group, Refiner(refine))(img_w, p, grey))
             else:
-                grey = None
-                if every > 1:
-                    prob, grey = keyframes.setdefault(group, Keyframes(segmenter, every, refine.scene_cut))([img])[0]
-                prob = refiners.setdefault(group, Refiner(refine))(img, prob, grey)
-            if flicker:
-                pred_meter, gt_meter = meters.setdefault(group, (FlickerMeter(), FlickerMeter()))
-                pred_meter.update(prob, img)
-                gt_meter.update((mask == 1).astype(np.float32), img)
-            pred = torch.from_numpy(prob > 0.5)
-            target = torch.from_numpy(mask.astype(np.int64))
+                score(group, img, mask, refiners.setdefault(group, Refiner(refine))(img, prob))
         else:
             lab = logits[0].argmax(0).to(torch.uint8).numpy()
             lab = cv2.resize(lab, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
             mc.setdefault(group, []).append(multiclass_iou(torch.from_numpy(lab), torch.from_numpy(mask), classes))
-            pred = torch.from_numpy(lab > 0)
             target = torch.from_numpy(np.where(mask == IGNORE, IGNORE, mask > 0).astype(np.int64))
-        per_group.setdefault(group, Confusion()).update(pred, target)
+            per_group.setdefault(group, Confusion()).update(torch.from_numpy(lab > 0), target)
+    for group, kf in keyframes.items():     # the last frames of each sequence: no later keyframe
+        for p, grey in kf.flush():
+            img_w, mask_w = waiting[group].popleft()
+            score(group, img_w, mask_w, refiners[group](img_w, p, grey))
     results: dict[str, dict[str, float]] = {}
     overall = Confusion()
     for g in sorted(per_group):
