@@ -14,6 +14,8 @@ A solid colour may be given as an (H, W, 3) image of it, prepared once per clip:
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -120,8 +122,9 @@ def fit_cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
 MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}      # (Kr, Kb) of each matrix
 
 
+@functools.cache
 def _rgb_to_yuv(matrix: str) -> tuple[np.ndarray, np.ndarray]:
-    """(3x3 matrix, offset) turning 0..255 RGB into limited-range Y, U, V."""
+    """(3x3 matrix, offset) turning 0..255 RGB into limited-range Y, U, V (computed once per matrix)."""
     kr, kb = MATRICES[matrix]
     kg = 1.0 - kr - kb
     luma = np.array([kr, kg, kb])
@@ -131,8 +134,9 @@ def _rgb_to_yuv(matrix: str) -> tuple[np.ndarray, np.ndarray]:
     return m, np.array([16.0, 128.0, 128.0])
 
 
+@functools.cache
 def _yuv_to_rgb_transform(matrix: str) -> np.ndarray:
-    """3x4 matrix for cv2.transform: a (Y, U, V) pixel to RGB."""
+    """3x4 matrix for cv2.transform: a (Y, U, V) pixel to RGB (computed once per matrix: used on every frame)."""
     m, off = _rgb_to_yuv(matrix)
     inv = np.linalg.inv(m)
     return np.hstack([inv, (-inv @ off)[:, None]]).astype(np.float32)
@@ -144,7 +148,6 @@ def to_i420(rgb: np.ndarray, matrix: str = "bt601") -> np.ndarray:
     if matrix == "bt601":
         return cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
     m, off = _rgb_to_yuv(matrix)
-    h, w = rgb.shape[:2]
     y = cv2.transform(rgb, np.hstack([m[:1], off[:1, None]]).astype(np.float32))
     uv = cv2.transform(np.ascontiguousarray(rgb[::2, ::2]), np.hstack([m[1:], off[1:, None]]).astype(np.float32))
     return join_planes(y, uv[..., 0], uv[..., 1])

@@ -214,14 +214,19 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
             prob = torch.sigmoid(logits[0, 0]).numpy()
             if refine is None:
                 score(group, img, mask, cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR))
-            elif every > 1:     # keyframes: a frame's matte may wait for its sequence's next keyframe
-                kf = keyframes.setdefault(group, Keyframes(segmenter, every, refine.scene_cut))
-                waiting.setdefault(group, collections.deque()).append((img, mask))
-                for p, grey in kf([img]):
-                    img_w, mask_w = waiting[group].popleft()
-                    score(group, img_w, mask_w, refiners.setdefault(group, Refiner(refine))(img_w, p, grey))
             else:
-                score(group, img, mask, refiners.setdefault(group, Refiner(refine))(img, prob))
+                if group not in refiners:       # one per sequence, made once (not on every frame)
+                    refiners[group] = Refiner(refine)
+                    if every > 1:
+                        keyframes[group], waiting[group] = Keyframes(segmenter, every, refine.scene_cut), \
+                            collections.deque()
+                if every > 1:   # keyframes: a frame's matte may wait for its sequence's next keyframe
+                    waiting[group].append((img, mask))
+                    for p, grey in keyframes[group]([img]):
+                        img_w, mask_w = waiting[group].popleft()
+                        score(group, img_w, mask_w, refiners[group](img_w, p, grey))
+                else:
+                    score(group, img, mask, refiners[group](img, prob))
         else:
             lab = logits[0].argmax(0).to(torch.uint8).numpy()
             lab = cv2.resize(lab, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
