@@ -60,6 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="drop specks smaller than this fraction of the frame, e.g. 0.002 (default %(default)s: off)")
     r.add_argument("--feather", type=float, default=0.0, help="soften the edge by this many pixels")
     r.add_argument("--threshold", type=float, help="hard 0/1 matte at this level instead of soft alpha")
+    r.add_argument("--levels", type=float, nargs=2, default=RefineOptions.levels, metavar=("LOW", "HIGH"),
+                   help="soft alpha below LOW becomes 0 and above HIGH 1, linear between: cuts the faint haze "
+                        "over the background (default %(default)s; 0 1 = off)")
     r.add_argument("--raw", action="store_true",
                    help="per-frame output: the model on every frame, no smoothing, clean-up or guided edges")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -91,7 +94,7 @@ def build_options(args: argparse.Namespace) -> RenderOptions:
     try:
         refine = RAW if args.raw else RefineOptions(temporal=args.smooth, edges=args.edges, keep=args.keep,
                                                     min_blob=args.min_blob, feather=args.feather,
-                                                    threshold=args.threshold)
+                                                    threshold=args.threshold, levels=tuple(args.levels))
     except ValueError as exc:
         raise InputError(str(exc)) from None
     return RenderOptions(mode=mode, background=colour, background_image=background_image,

@@ -167,15 +167,26 @@ def join_planes(y: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.concatenate([y.reshape(-1), u.reshape(-1), v.reshape(-1)]).reshape(-1, y.shape[1])
 
 
+def shrink_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """One channel at (height, width), area-averaged when shrinking. OpenCV's area resize is fast only for
+    whole-number factors: by 2.5 (a 1080x1920 frame's chroma planes to 216x384) it costs as much as by 5 on the
+    luma plane, four times the pixels. So a fractional factor above 2 is done as a bilinear resize to twice the
+    target, then an exact area halving: within a level or two of the exact area result, at a third of the cost."""
+    ph, pw = plane.shape[:2]
+    if ph <= height or pw <= width:
+        return cv2.resize(plane, (width, height), interpolation=cv2.INTER_LINEAR)
+    if (ph % height or pw % width) and ph >= 2 * height and pw >= 2 * width:
+        plane = cv2.resize(plane, (2 * width, 2 * height), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(plane, (width, height), interpolation=cv2.INTER_AREA)
+
+
 def shrink_i420(i420: np.ndarray, height: int, width: int, matrix: str = "bt601") -> tuple[np.ndarray, np.ndarray]:
     """An I420 frame at (height, width), as (RGB, luma): what the network sees, and its brightness for the
     optical flow and the edge guide. Each plane is shrunk on its own and only the small result converted, a
     fraction of the cost of converting the whole frame to RGB first."""
     y, u, v = planes(i420)
-    interp = lambda p: cv2.INTER_AREA if p.shape[1] > width else cv2.INTER_LINEAR  # noqa: E731
-    ys = cv2.resize(y, (width, height), interpolation=interp(y))
-    yuv = cv2.merge([ys, cv2.resize(u, (width, height), interpolation=interp(u)),
-                     cv2.resize(v, (width, height), interpolation=interp(v))])
+    ys = shrink_plane(y, height, width)
+    yuv = cv2.merge([ys, shrink_plane(u, height, width), shrink_plane(v, height, width)])
     return cv2.transform(yuv, _yuv_to_rgb_transform(matrix)), ys
 
 

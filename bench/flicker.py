@@ -29,6 +29,9 @@ from model.refine import RAW, FlickerMeter, Keyframes, Refiner, RefineOptions
 SETTINGS = {
     "raw": RAW,
     "default": RefineOptions(),
+    "default, levels off": RefineOptions(levels=(0.0, 1.0)),
+    "levels 0.1-0.9": RefineOptions(levels=(0.1, 0.9)),
+    "levels 0.35-0.65": RefineOptions(levels=(0.35, 0.65)),
     "default + min-blob": RefineOptions(min_blob=0.002),
     "guided edges only": RefineOptions(temporal=0.0),
     "smoothing only": RefineOptions(edges="bilinear"),

@@ -88,3 +88,16 @@ def test_unknown_mode_and_bad_colour(tmp_path, media, tiny_weights):
     assert run.returncode == 2 and "invalid choice" in run.stderr
     run = cli(media / "clip.mp4", "--background", "not-a-colour", "--out", tmp_path / "x.mp4", "-w", tiny_weights)
     assert run.returncode == 2 and "is not a colour" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_refinement_flags_reach_the_options():
+    """--levels and friends become the RefineOptions the engine runs; a bad value is one sentence."""
+    from app.cli import build_options, parse_args
+    from app.options import InputError
+    from model.refine import RefineOptions
+
+    assert build_options(parse_args(["x.mp4", "-o", "y.mp4"])).refine == RefineOptions()
+    opts = build_options(parse_args(["x.mp4", "-o", "y.mp4", "--levels", "0", "1", "--feather", "2"])).refine
+    assert opts.levels == (0.0, 1.0) and opts.feather == 2.0
+    with pytest.raises(InputError, match="levels"):
+        build_options(parse_args(["x.mp4", "-o", "y.mp4", "--levels", "0.8", "0.2"]))

@@ -191,18 +191,20 @@ def test_a_clips_own_yuv_frames_compose_as_its_rgb_frames_would(mode, matrix, tm
     assert np.abs(got.astype(int) - want).max() <= tol
 
 
-@pytest.mark.parametrize("matrix", ["bt601", "bt709"])
-def test_the_networks_copy_of_a_yuv_frame_is_the_shrunk_picture(matrix):
-    """shrink_i420 (planes shrunk, then converted) gives what shrinking the RGB picture gives, and its luma."""
+@pytest.mark.parametrize("matrix,size", [("bt601", (120, 80)), ("bt709", (120, 80)), ("bt709", (192, 128)),
+                                         ("bt601", (96, 64))])
+def test_the_networks_copy_of_a_yuv_frame_is_the_shrunk_picture(matrix, size):
+    """shrink_i420 (planes shrunk, then converted) gives what shrinking the RGB picture gives, and its luma;
+    at whole-number factors (480x320 to 120x80), 2.5 for luma (to 192x128) and 2.5 for chroma (to 96x64)."""
     rng = np.random.default_rng(2)
     rgb = cv2.resize(rng.integers(0, 256, (24, 16, 3), dtype=np.uint8), (320, 480), interpolation=cv2.INTER_CUBIC)
     i420 = compose.to_i420(rgb, matrix)
-    small, luma = compose.shrink_i420(i420, 120, 80, matrix)
+    small, luma = compose.shrink_i420(i420, *size, matrix)
     y, u, v = compose.planes(i420)     # the picture the frame holds: its chroma shared by each 2x2 block
     held = cv2.transform(cv2.merge([y] + [cv2.resize(p, (320, 480), interpolation=cv2.INTER_NEAREST) for p in (u, v)]),
                          compose._yuv_to_rgb_transform(matrix))
-    want = cv2.resize(held, (80, 120), interpolation=cv2.INTER_AREA).astype(int)
-    assert small.shape == (120, 80, 3) and luma.shape == (120, 80)
+    want = cv2.resize(held, size[::-1], interpolation=cv2.INTER_AREA).astype(int)
+    assert small.shape == (*size, 3) and luma.shape == size
     assert np.abs(small.astype(int) - want).mean() < 1.0 and np.abs(small.astype(int) - want).max() <= 8
     kr, kb = compose.MATRICES[matrix]
     grey = want @ np.array([kr, 1 - kr - kb, kb])
@@ -224,7 +226,8 @@ def test_bt709_conversion_matches_the_standard():
     ((1108, 692), (384, 240), {}),                                   # a phone clip at the balanced preset
     ((96, 64), (48, 32), {"edges": "bilinear", "temporal": 0.0}),
     ((480, 270), (160, 90), {"threshold": 0.5, "feather": 2.0}),
-], ids=["guided", "bilinear", "threshold"])
+    ((240, 136), (120, 68), {"levels": (0.0, 1.0)}),
+], ids=["guided", "bilinear", "threshold", "levels-off"])
 def test_the_one_pass_matte_and_blend_is_the_step_by_step_picture(mode, size, low, refine, tmp_path):
     """app.fused enlarges the matte and blends in one pass: the same picture as Refiner + render, within 1 level."""
     from PIL import Image

@@ -1,5 +1,6 @@
 """Matte refinement: temporal smoothing, clean-up, guided upsampling and the flicker measure."""
 
+import cv2
 import numpy as np
 import pytest
 
@@ -74,6 +75,25 @@ def test_threshold_and_options_validation():
         RefineOptions(temporal=1.0)
     with pytest.raises(ValueError):
         RefineOptions(keep="tallest")
+
+
+def test_levels_cut_the_background_haze_and_keep_the_half_way_line():
+    """The default levels (0.25, 0.75): faint alpha over the background goes to 0, near-certain alpha to 1, and
+    the 0.5 line (what IoU counts) stays where it was."""
+    rng = np.random.default_rng(4)
+    frame = rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    prob = np.full((40, 30), 0.2, np.float32)            # the haze a network leaves on a busy background
+    prob[8:32, 10:20] = 0.9                              # the person
+    prob = cv2.GaussianBlur(prob, (0, 0), 2)
+    plain = Refiner(RefineOptions(temporal=0.0, levels=(0.0, 1.0)))(frame, prob)
+    levelled = Refiner(RefineOptions(temporal=0.0))(frame, prob)
+    assert np.allclose(levelled, np.clip((plain - 0.25) / 0.5, 0, 1), atol=1e-5)
+    assert plain[:5].max() > 0.15 and levelled[:5].max() == 0.0       # haze gone
+    assert levelled[60, 45] == 1.0 and plain[60, 45] < 1.0                # the person fully opaque
+    assert ((levelled > 0.5) == (plain > 0.5)).mean() > 0.999
+    for bad in [(0.6, 0.4), (0.0, 1.2), (-0.1, 0.5)]:
+        with pytest.raises(ValueError):
+            RefineOptions(levels=bad)
 
 
 def test_flicker_measure():
