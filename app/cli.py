@@ -18,8 +18,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from app.options import IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, RenderOptions, format_from_path, \
-    parse_colour, preset_infer_size, preset_keyframes
+from app.options import DEFAULT_PRESET, IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, RenderOptions, \
+    format_from_path, parse_colour, preset_keyframes
 from app.pipeline import Progress, is_still_image, load_segmenter, segment_file
 from app.video_io import FFmpegError
 from model.refine import RAW, RefineOptions
@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="cutout colour (white, #00ff00, 0,255,0) or an image file, which implies --mode replace")
     p.add_argument("--tint", default="red", help="overlay colour")
     p.add_argument("--weights", "-w", type=Path, help="a .safetensors checkpoint (default: weights/default.safetensors)")
-    p.add_argument("--preset", choices=list(PRESETS), default="balanced",
+    p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,
                    help="speed/quality trade-off: the size frames are shrunk to for the model, and how often it "
                         "runs on a video (default %(default)s; see README, 'Speed')")
     p.add_argument("--keyframes", type=int, metavar="K",
@@ -123,8 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         many = len(files) > 1 or any(p.is_dir() for p in args.inputs)
         options = build_options(args)
         jobs = plan_outputs(files, args.out, args.format, many, args.mode)
-        segmenter = load_segmenter(args.weights)
-        segmenter = segmenter.with_infer_size(preset_infer_size(segmenter.spec.infer_size, args.preset))
+        segmenter = load_segmenter(args.weights, preset=args.preset)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

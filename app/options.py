@@ -40,6 +40,7 @@ class Preset:
 
 # Speed/quality presets, chosen by measurement (README, "Speed"): see bench/ and train.evaluate --every.
 PRESETS = {"fast": Preset(1.0, 4), "balanced": Preset(1.2, 3), "quality": Preset(1.4, 1)}
+DEFAULT_PRESET = "balanced"     # what the CLI, the web app and the Python defaults (load_segmenter, RenderOptions) use
 
 
 def _preset(name: str) -> Preset:
@@ -93,7 +94,7 @@ class RenderOptions:
     opacity: float = 0.5                      # overlay strength
     blur_sigma: float = 0.0                   # background blur; 0 = automatic (short side / 40)
     batch_size: int = 4
-    keyframe_every: int = 1                   # run the network on every k-th frame, carry the matte between
+    keyframe_every: int = PRESETS[DEFAULT_PRESET].keyframe_every   # network on every k-th frame, matte carried between
     crf: int = 20                             # H.264 quality (lower is better, 18-23 is visually clean)
     gif_fps: float = 15.0
     gif_long_side: int = 480

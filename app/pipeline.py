@@ -32,8 +32,8 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app import compose
-from app.options import ALPHA_FORMATS, IMAGE_FORMATS, VIDEO_FORMATS, InputError, Limits, RenderOptions, \
-    format_from_path
+from app.options import ALPHA_FORMATS, DEFAULT_PRESET, IMAGE_FORMATS, VIDEO_FORMATS, InputError, Limits, \
+    RenderOptions, format_from_path, preset_infer_size
 from app.video_io import MediaInfo, VideoWriter, probe, read_frames
 from model import Segmenter, inference_threads
 from model.segmenter import inference_shape
@@ -82,8 +82,10 @@ class Result:
 ProgressFn = Callable[[Progress], None]
 
 
-def load_segmenter(weights: str | os.PathLike | None = None, **kwargs) -> Segmenter:
-    """The model from `weights`, or the shipped default; a clear InputError if there is none."""
+def load_segmenter(weights: str | os.PathLike | None = None, *, preset: str | None = DEFAULT_PRESET,
+                   **kwargs) -> Segmenter:
+    """The model from `weights`, or the shipped default, at `preset`'s inference size (None: the size it was
+    trained at); a clear InputError if there is none. Other arguments go to Segmenter.from_checkpoint."""
     path = Path(weights) if weights else DEFAULT_WEIGHTS
     if not path.is_file():
         if weights:
@@ -91,7 +93,8 @@ def load_segmenter(weights: str | os.PathLike | None = None, **kwargs) -> Segmen
         raise InputError(f"no trained weights at {path}: pass --weights PATH to a .safetensors checkpoint, "
                          "or train one with `python -m train` (see README, 'Training')")
     kwargs.setdefault("backend", "auto")
-    return Segmenter.from_checkpoint(path, **kwargs)
+    segmenter = Segmenter.from_checkpoint(path, **kwargs)
+    return segmenter.with_infer_size(preset_infer_size(segmenter.spec.infer_size, preset)) if preset else segmenter
 
 
 def _render_fn(options: RenderOptions, height: int, width: int, fmt: str, limits: Limits | None = None, *,

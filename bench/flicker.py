@@ -23,7 +23,7 @@ import numpy as np
 
 from app.pipeline import load_segmenter
 from app.video_io import probe, read_frames
-from app.options import PRESETS, preset_infer_size, preset_keyframes
+from app.options import PRESETS, preset_keyframes
 from model.refine import RAW, FlickerMeter, Keyframes, Refiner, RefineOptions
 
 SETTINGS = {
@@ -79,9 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", choices=list(PRESETS),
                    help="run the network at this preset's size, and add a row for the preset with its keyframes")
     args = p.parse_args(argv)
-    seg = load_segmenter(args.weights, backend="auto")
-    if args.preset:
-        seg = seg.with_infer_size(preset_infer_size(seg.spec.infer_size, args.preset))
+    seg = load_segmenter(args.weights, backend="auto", preset=args.preset)    # no preset: the trained size
     print(f"model: {seg.name}, inference size {seg.infer_size}, backend {seg.backend}")
     print(f"{'sequence':<18} {'setting':<20} {'IoU':>7} {'flicker':>9} {'vs raw':>7} {'refine ms':>10}")
     davis = args.data / "video-gt" / "davis"

@@ -91,16 +91,14 @@ def tiny_segmenter():
 
 def child(clip: str, weights: str | None, tiny: bool) -> None:
     """Runs in the child process: one job, then prints its figures as JSON."""
-    from app.options import Limits, RenderOptions, preset_infer_size, preset_keyframes
+    from app.options import Limits, RenderOptions
     from app.pipeline import load_segmenter, segment_video
 
     options = RenderOptions(mode="cutout")
     if tiny:
         segmenter = tiny_segmenter()
     else:       # the shipped weights as the app runs them by default: the balanced preset
-        segmenter = load_segmenter(weights)
-        segmenter = segmenter.with_infer_size(preset_infer_size(segmenter.spec.infer_size, "balanced"))
-        options = RenderOptions(mode="cutout", keyframe_every=preset_keyframes("balanced"))
+        segmenter = load_segmenter(weights)     # load_segmenter and RenderOptions default to the balanced preset
     sampler = _PeakSampler(os.getpid())
     sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
