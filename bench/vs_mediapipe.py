@@ -1,6 +1,6 @@
 """The free alternative, MediaPipe Selfie Segmentation, against the shipped model: DAVIS IoU and a picture.
 
-    python -m venv /tmp/mp && /tmp/mp/bin/pip install mediapipe==0.10.21    # its own venv: it pins numpy<2
+    python -m venv /tmp/mp && /tmp/mp/bin/pip install mediapipe==0.10.21    # its own venv (train.mediapipe_teacher)
     python -m bench.vs_mediapipe --mediapipe-python /tmp/mp/bin/python --picture docs/ours_vs_mediapipe.jpg
 
 Both see every frame of the `video-gt/davis` sequences (MediaPipe both of its models: 0 general, 1 landscape;
@@ -13,7 +13,6 @@ and MediaPipe's (its confidence as alpha, the same compositing).
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -25,19 +24,7 @@ from app.compose import cutout
 from app.pipeline import load_segmenter
 from app.video_io import probe, read_frames
 from model.refine import Refiner, RefineOptions
-
-HELPER = Path(__file__).with_name("mediapipe_masks.py")
-
-
-def mediapipe_probs(python: str, images: list[Path], model: int) -> list[np.ndarray]:
-    """MediaPipe's person confidence (float 0-1) for each image, in order, from its own interpreter."""
-    with tempfile.TemporaryDirectory() as out:
-        run = subprocess.run([python, str(HELPER), "--model", str(model), out, *map(str, images)],
-                             capture_output=True, text=True)
-        if run.returncode:
-            sys.exit(f"MediaPipe failed ({python} {HELPER.name}):\n{run.stderr[-2000:]}")
-        return [cv2.imread(str(Path(out) / f"{i}.png"), cv2.IMREAD_GRAYSCALE) / np.float32(255)
-                for i in range(len(images))]
+from train.mediapipe_teacher import TeacherError, check, probabilities
 
 
 def iou(pred: np.ndarray, gt: np.ndarray) -> float:
@@ -64,7 +51,7 @@ def davis_table(python: str, seg, davis: Path) -> None:
         frames = [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in names]
         masks = [cv2.imread(str(seq / "masks" / f"{f.stem}.png"), cv2.IMREAD_GRAYSCALE) > 127 for f in names]
         # The app's refinement carries memory from frame to frame: it sees the sequence in order, as on a video.
-        alphas = {"MediaPipe 0": mediapipe_probs(python, names, 0), "MediaPipe 1": mediapipe_probs(python, names, 1),
+        alphas = {"MediaPipe 0": probabilities(python, names, 0), "MediaPipe 1": probabilities(python, names, 1),
                   "ours raw": ours(seg, frames, None), "ours app": ours(seg, frames, RefineOptions())}
         row = {k: float(np.mean([iou(a > 0.5, m) for a, m in zip(v, masks)])) for k, v in alphas.items()}
         for k, v in row.items():
@@ -85,7 +72,7 @@ def picture(python: str, seg, clips: list[Path], out: Path, width: int = 200) ->
         paths = [Path(tmp) / f"{i}.png" for i in range(len(frames))]
         for p, f in zip(paths, frames):
             cv2.imwrite(str(p), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
-        theirs = mediapipe_probs(python, paths, 0)
+        theirs = probabilities(python, paths, 0)
     ours_alpha = [Refiner(RefineOptions())(f, seg.predict_lowres([f])[0]) for f in frames]
     rows = [frames, [cutout(f, a) for f, a in zip(frames, ours_alpha)], [cutout(f, a) for f, a in zip(frames, theirs)]]
     small = lambda im: cv2.resize(im, (width, round(im.shape[0] * width / im.shape[1])), interpolation=cv2.INTER_AREA)  # noqa: E731
@@ -105,12 +92,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data", type=Path, default=Path("../shared/datasets"))
     p.add_argument("--picture", type=Path, help="also write the TikTok side-by-side picture here (.png or .jpg)")
     args = p.parse_args(argv)
-    if subprocess.run([args.mediapipe_python, "-c", "import mediapipe"], capture_output=True).returncode:
-        sys.exit(f"{args.mediapipe_python} cannot import mediapipe: make a venv with mediapipe==0.10.21")
     seg = load_segmenter(args.weights)
-    davis_table(args.mediapipe_python, seg, args.data / "video-gt" / "davis")
-    if args.picture:
-        picture(args.mediapipe_python, seg, sorted((args.data / "videos").glob("tiktok_dance_*.mp4")), args.picture)
+    try:
+        check(args.mediapipe_python)
+        davis_table(args.mediapipe_python, seg, args.data / "video-gt" / "davis")
+        if args.picture:
+            picture(args.mediapipe_python, seg, sorted((args.data / "videos").glob("tiktok_dance_*.mp4")),
+                    args.picture)
+    except TeacherError as exc:
+        sys.exit(str(exc))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,27 @@ def _private_cache(tmp_path_factory):
         os.environ.pop("XDG_CACHE_HOME", None)
     else:
         os.environ["XDG_CACHE_HOME"] = old
+
+
+@pytest.fixture
+def fake_mediapipe_python(tmp_path) -> Path:
+    """A 'python' whose mediapipe is a stand-in (Selfie Segmentation: every bright pixel is a person), for the
+    MediaPipe teacher (train/mediapipe_teacher.py) without MediaPipe's own venv."""
+    import stat
+
+    fake = tmp_path / "fake-mediapipe" / "mediapipe"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import types\nimport numpy as np\n"
+        "class SelfieSegmentation:\n"
+        "    def __init__(self, model_selection=0): pass\n"
+        "    def __enter__(self): return self\n"
+        "    def __exit__(self, *a): pass\n"
+        "    def process(self, rgb):\n"
+        "        return types.SimpleNamespace(segmentation_mask=(rgb.mean(axis=2) > 127).astype(np.float32))\n"
+        "solutions = types.SimpleNamespace(selfie_segmentation=types.SimpleNamespace("
+        "SelfieSegmentation=SelfieSegmentation))\n")
+    python = tmp_path / "fake-mediapipe" / "python"
+    python.write_text(f'#!/bin/sh\nPYTHONPATH="{fake.parent}" exec "{sys.executable}" "$@"\n')
+    python.chmod(python.stat().st_mode | stat.S_IEXEC)
+    return python

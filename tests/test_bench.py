@@ -21,32 +21,14 @@ def test_bench_prints_transcode_pipeline_and_model_figures(tmp_path, capsys):
     assert "backend int8" in out and re.search(r"^\s+int8\s+\d+\.\d", out, re.M)
 
 
-def test_mediapipe_comparison_runs_end_to_end(tmp_path, capsys, tiny_weights):
-    """bench.vs_mediapipe with a stand-in for MediaPipe (a fake module that calls every bright pixel a person):
-    the DAVIS-layout table scores it against the masks, and the side-by-side picture is written."""
-    import stat
-    import sys
-
+def test_mediapipe_comparison_runs_end_to_end(tmp_path, capsys, tiny_weights, fake_mediapipe_python):
+    """bench.vs_mediapipe with a stand-in for MediaPipe (conftest: every bright pixel is a person): the
+    DAVIS-layout table scores it against the masks, and the side-by-side picture is written."""
     import cv2
     import numpy as np
 
     from bench.vs_mediapipe import main as mediapipe_main
 
-    fake = tmp_path / "fake" / "mediapipe"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text(
-        "import types\nimport numpy as np\n"
-        "class SelfieSegmentation:\n"
-        "    def __init__(self, model_selection=0): pass\n"
-        "    def __enter__(self): return self\n"
-        "    def __exit__(self, *a): pass\n"
-        "    def process(self, rgb):\n"
-        "        return types.SimpleNamespace(segmentation_mask=(rgb.mean(axis=2) > 127).astype(np.float32))\n"
-        "solutions = types.SimpleNamespace(selfie_segmentation=types.SimpleNamespace("
-        "SelfieSegmentation=SelfieSegmentation))\n")
-    python = tmp_path / "python"
-    python.write_text(f'#!/bin/sh\nPYTHONPATH="{fake.parent}" exec "{sys.executable}" "$@"\n')
-    python.chmod(python.stat().st_mode | stat.S_IEXEC)
     seq = tmp_path / "data" / "video-gt" / "davis" / "seq"
     (seq / "images").mkdir(parents=True)
     (seq / "masks").mkdir()
@@ -58,7 +40,7 @@ def test_mediapipe_comparison_runs_end_to_end(tmp_path, capsys, tiny_weights):
     (tmp_path / "data" / "videos").mkdir()
     make_clip(tmp_path / "data" / "videos" / "tiktok_dance_0.mp4", size="64x48", seconds=1)
 
-    mediapipe_main(["--mediapipe-python", str(python), "--weights", str(tiny_weights), "--data",
+    mediapipe_main(["--mediapipe-python", str(fake_mediapipe_python), "--weights", str(tiny_weights), "--data",
                     str(tmp_path / "data"), "--picture", str(tmp_path / "side.png")])
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("seq "))

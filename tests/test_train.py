@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -223,6 +224,26 @@ def test_label_video_and_folder(run, tmp_path):
     res = evaluate_mod.evaluate(weights, [folder_out])
     assert res["overall"]["iou"] == 1.0 and res["overall"]["images"] == 3
     assert label_mod.main(["--weights", str(weights), "--input", str(tmp_path / "nope.txt"), "--out", str(out)]) == 1
+
+
+def test_label_with_mediapipe_as_the_teacher(tmp_path, fake_mediapipe_python, capsys):
+    """train.label --mediapipe-python: frames written, and the teacher's masks (here a stand-in MediaPipe that
+    calls bright pixels a person) beside them; a python without mediapipe is one clear error."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        img = np.zeros((40, 60, 3), np.uint8)
+        img[5:30, 10 + 5 * i:30 + 5 * i] = 255
+        cv2.imwrite(str(folder / f"f{i}.png"), img)
+    out = tmp_path / "lab"
+    assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--input", str(folder),
+                           "--out", str(out)]) == 0
+    for i in range(3):
+        img = cv2.imread(str(out / "images" / f"f{i}.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.array_equal(cv2.imread(str(out / "masks" / f"f{i}.png"), cv2.IMREAD_GRAYSCALE),
+                              np.where(img > 127, 255, 0))
+    assert label_mod.main(["--mediapipe-python", sys.executable, "--input", str(folder), "--out", str(out)]) == 1
+    assert "cannot import mediapipe" in capsys.readouterr().err
 
 
 def test_bad_inputs_are_clear_errors(tmp_path, capsys):

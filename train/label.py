@@ -1,7 +1,11 @@
-"""Pseudo-label a video or a folder of images with trained weights, in the images/ + masks/ layout.
+"""Pseudo-label a video or a folder of images with a teacher, in the images/ + masks/ layout.
 
     python -m train.label --weights weights/default.safetensors \\
         --input ../shared/datasets/videos/tiktok_dance_0.mp4 --out runs/labels/tiktok_0 --every 5
+    python -m train.label --mediapipe-python V/bin/python --input ... --out ...   # MediaPipe as the teacher
+
+The teacher is trained weights, or MediaPipe Selfie Segmentation run from a venv of its own
+(train/mediapipe_teacher.py says how to make it).
 
 The output folder is a labelled set that `python -m train --train` and `python -m train.evaluate` read
 directly: `images/<stem>.png` (lossless, so the pixels are exactly what the teacher saw) and
@@ -21,6 +25,7 @@ import numpy as np
 from model import Segmenter
 from model.checkpoint import CheckpointError
 from train.data import IMAGE_EXTS, DataError, read_rgb
+from train.mediapipe_teacher import TeacherError, check, probabilities
 
 VIDEO_EXTS = (".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi", ".gif")
 
@@ -60,13 +65,24 @@ def iter_inputs(src: str | Path, every: int = 1, max_frames: int = 0) -> Iterato
             return
 
 
-def label(weights: str | Path, src: str | Path, out: str | Path, *, every: int = 1, max_frames: int = 0,
-          threshold: float = 0.5, batch: int = 4) -> int:
-    """Write frames and predicted masks under `out`; returns how many pairs were written."""
+def label(weights: str | Path | None, src: str | Path, out: str | Path, *, every: int = 1, max_frames: int = 0,
+          threshold: float = 0.5, batch: int = 4, mediapipe_python: str | Path | None = None) -> int:
+    """Write frames and the teacher's masks under `out` (the teacher: `weights`, or MediaPipe run by
+    `mediapipe_python`); returns how many pairs were written."""
     if every < 1:
         raise DataError("--every must be at least 1")
-    seg = Segmenter.from_checkpoint(weights, device="cpu")
     out = Path(out)
+    if mediapipe_python:
+        check(mediapipe_python)
+        batch = max(batch, 64)      # one MediaPipe process per batch: starting it costs ~1 s
+
+        def teacher(frames: list[np.ndarray], stems: list[str]) -> list[np.ndarray]:
+            return probabilities(mediapipe_python, [out / "images" / f"{s}.png" for s in stems])
+    else:
+        seg = Segmenter.from_checkpoint(weights, device="cpu")
+
+        def teacher(frames: list[np.ndarray], stems: list[str]) -> list[np.ndarray]:
+            return seg.predict(frames)
     (out / "images").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     n = 0
@@ -74,9 +90,10 @@ def label(weights: str | Path, src: str | Path, out: str | Path, *, every: int =
 
     def flush() -> None:
         nonlocal n
-        alphas = seg.predict([f for _, f in pending])
-        for (stem, frame), alpha in zip(pending, alphas):
+        for stem, frame in pending:
             cv2.imwrite(str(out / "images" / f"{stem}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
+        alphas = teacher([f for _, f in pending], [s for s, _ in pending])
+        for (stem, _), alpha in zip(pending, alphas):
             cv2.imwrite(str(out / "masks" / f"{stem}.png"), np.where(alpha > threshold, 255, 0).astype(np.uint8))
             n += 1
         pending.clear()
@@ -98,7 +115,10 @@ def label(weights: str | Path, src: str | Path, out: str | Path, *, every: int =
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m train.label", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--weights", required=True)
+    teacher = p.add_mutually_exclusive_group(required=True)
+    teacher.add_argument("--weights", help="a .safetensors checkpoint as the teacher")
+    teacher.add_argument("--mediapipe-python", metavar="PYTHON",
+                         help="MediaPipe Selfie Segmentation as the teacher, run by this venv's python")
     p.add_argument("--input", required=True, metavar="VIDEO|DIR")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--every", type=int, default=1, help="keep every Nth frame")
@@ -108,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         n = label(a.weights, a.input, a.out, every=a.every, max_frames=a.max_frames, threshold=a.threshold,
-                  batch=a.batch)
-    except (DataError, CheckpointError) as exc:
+                  batch=a.batch, mediapipe_python=a.mediapipe_python)
+    except (DataError, CheckpointError, TeacherError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {n} frames and masks to {a.out}")
