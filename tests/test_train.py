@@ -244,6 +244,14 @@ def test_label_with_mediapipe_as_the_teacher(tmp_path, fake_mediapipe_python, ca
                               np.where(img > 127, 255, 0))
     assert label_mod.main(["--mediapipe-python", sys.executable, "--input", str(folder), "--out", str(out)]) == 1
     assert "cannot import mediapipe" in capsys.readouterr().err
+    # MediaPipe failing mid-way: an error, and no picture is left behind without its mask.
+    module = fake_mediapipe_python.parent / "mediapipe" / "__init__.py"
+    module.write_text(module.read_text().replace("def process(self, rgb):\n", "def process(self, rgb):\n"
+                                                 "        raise RuntimeError('boom')\n"))
+    broken = tmp_path / "broken"
+    assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--input", str(folder),
+                           "--out", str(broken)]) == 1
+    assert "MediaPipe failed" in capsys.readouterr().err and not list((broken / "images").iterdir())
 
 
 def test_bad_inputs_are_clear_errors(tmp_path, capsys):

@@ -92,7 +92,12 @@ def label(weights: str | Path | None, src: str | Path, out: str | Path, *, every
         nonlocal n
         for stem, frame in pending:
             cv2.imwrite(str(out / "images" / f"{stem}.png"), cv2.cvtColor(frame, cv2.COLOR_RGB2BGR))
-        alphas = teacher([f for _, f in pending], [s for s, _ in pending])
+        try:
+            alphas = teacher([f for _, f in pending], [s for s, _ in pending])
+        except BaseException:       # no picture is left without its mask
+            for stem, _ in pending:
+                (out / "images" / f"{stem}.png").unlink(missing_ok=True)
+            raise
         for (stem, _), alpha in zip(pending, alphas):
             cv2.imwrite(str(out / "masks" / f"{stem}.png"), np.where(alpha > threshold, 255, 0).astype(np.uint8))
             n += 1
