@@ -1,7 +1,7 @@
 """The free alternative, MediaPipe Selfie Segmentation, against the shipped model: DAVIS IoU and a picture.
 
     python -m venv /tmp/mp && /tmp/mp/bin/pip install mediapipe==0.10.21    # its own venv (train.mediapipe_teacher)
-    python -m bench.vs_mediapipe --mediapipe-python /tmp/mp/bin/python --picture docs/ours_vs_mediapipe.jpg
+    python -m bench.vs_mediapipe --mediapipe-python /tmp/mp/bin/python --picture runs/ours_vs_mediapipe.jpg
 
 Both see every frame of the `video-gt/davis` sequences (MediaPipe both of its models: 0 general, 1 landscape;
 ours per frame at the default preset's input size, with and without the app's refinement); a pixel is a
