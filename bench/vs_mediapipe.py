@@ -23,7 +23,7 @@ import numpy as np
 from app.compose import cutout
 from app.pipeline import load_segmenter
 from app.video_io import probe, read_frames
-from model.refine import Refiner, RefineOptions
+from model.refine import RAW, Refiner, RefineOptions
 from train.mediapipe_teacher import TeacherError, check, probabilities
 
 
@@ -32,14 +32,10 @@ def iou(pred: np.ndarray, gt: np.ndarray) -> float:
     return float((pred & gt).sum() / union) if union else 1.0
 
 
-def ours(seg, frames: list[np.ndarray], refine: RefineOptions | None) -> list[np.ndarray]:
-    """Our alpha for each frame (one network pass each): the raw probability enlarged, or the app's refinement."""
-    refiner = Refiner(refine) if refine else None
-    out = []
-    for frame in frames:
-        prob = seg.predict_lowres([frame])[0]
-        out.append(refiner(frame, prob) if refiner else cv2.resize(prob, frame.shape[1::-1]))
-    return out
+def ours(seg, frames: list[np.ndarray], refine: RefineOptions) -> list[np.ndarray]:
+    """Our alpha for each frame (one network pass each), refined as `refine` says (RAW: the probability enlarged)."""
+    refiner = Refiner(refine)
+    return [refiner(frame, seg.predict_lowres([frame])[0]) for frame in frames]
 
 
 def davis_table(python: str, seg, davis: Path) -> None:
@@ -52,7 +48,7 @@ def davis_table(python: str, seg, davis: Path) -> None:
         masks = [cv2.imread(str(seq / "masks" / f"{f.stem}.png"), cv2.IMREAD_GRAYSCALE) > 127 for f in names]
         # The app's refinement carries memory from frame to frame: it sees the sequence in order, as on a video.
         alphas = {"MediaPipe 0": probabilities(python, names, 0), "MediaPipe 1": probabilities(python, names, 1),
-                  "ours raw": ours(seg, frames, None), "ours app": ours(seg, frames, RefineOptions())}
+                  "ours raw": ours(seg, frames, RAW), "ours app": ours(seg, frames, RefineOptions())}
         row = {k: float(np.mean([iou(a > 0.5, m) for a, m in zip(v, masks)])) for k, v in alphas.items()}
         for k, v in row.items():
             means.setdefault(k, []).append(v)

@@ -139,6 +139,13 @@ class Refiner:
         self._prev_prob, self._prev_grey = prob, grey
         return prob
 
+    def _levels(self) -> tuple[np.float32, np.float32] | None:
+        """(low, 1 / (high - low)) of the levels stretch; None when it changes nothing (off, or a hard matte)."""
+        lo, hi = self.options.levels
+        if (lo, hi) == (0.0, 1.0) or self.options.threshold is not None:
+            return None
+        return np.float32(lo), np.float32(1 / (hi - lo))
+
     def _low(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None):
         """Steps 1 and 2 (and the feathering), all at low resolution: (prob, grey)."""
         o = self.options
@@ -166,11 +173,11 @@ class Refiner:
             a, b = guided_coefficients(prob, grey, o.guide_radius, o.guide_eps)
         else:
             a, b = np.zeros_like(prob), prob
-        lo, hi = o.levels
-        if (lo, hi) == (0.0, 1.0) or o.threshold is not None:     # a hard matte needs no levels
+        levels = self._levels()
+        if levels is None:
             return a, b
-        scale = np.float32(1 / (hi - lo))       # clip((a G + b - lo) / (hi - lo)): the levels, folded in
-        return a * scale, (b - np.float32(lo)) * scale
+        lo, scale = levels      # clip((a G + b - lo) * scale): the levels, folded in
+        return a * scale, (b - lo) * scale
 
     def __call__(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None = None) -> np.ndarray:
         """Full-resolution float32 alpha for `frame` from its low-resolution `prob`. `frame` is uint8 RGB
@@ -183,10 +190,10 @@ class Refiner:
             alpha = guided_upsample(prob, frame, o.guide_radius, o.guide_eps, grey)
         else:
             alpha = cv2.resize(prob, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-        lo, hi = o.levels
-        if (lo, hi) != (0.0, 1.0) and o.threshold is None:
-            alpha -= np.float32(lo)
-            alpha *= np.float32(1 / (hi - lo))
+        levels = self._levels()
+        if levels is not None:
+            alpha -= levels[0]
+            alpha *= levels[1]
             np.clip(alpha, 0.0, 1.0, out=alpha)
         if o.threshold is not None:
             alpha = (alpha > o.threshold).astype(np.float32)
