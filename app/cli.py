@@ -19,7 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from app.options import DEFAULT_PRESET, IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, RenderOptions, \
-    format_from_path, parse_colour, preset_keyframes
+    format_from_path, parse_colour, preset_focus, preset_keyframes
 from app.pipeline import Progress, is_still_image, load_segmenter, segment_file
 from app.video_io import FFmpegError
 from model.refine import RAW, RefineOptions
@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--keyframes", type=int, metavar="K",
                    help="run the model on every K-th video frame and carry the matte along the motion between "
                         "(default: the preset's; 1 = every frame)")
+    p.add_argument("--focus", action=argparse.BooleanOptionalAction, default=None,
+                   help="look again, closer, at people who are small in the frame: a second model pass on a crop "
+                        "around them (default: the preset's)")
     p.add_argument("--batch", type=int, default=4, help="frames per model call")
     p.add_argument("--crf", type=int, default=20, help="H.264 quality, lower is better (default 20)")
     r = p.add_argument_group("matte refinement (see README, 'Steady edges')")
@@ -99,7 +102,8 @@ def build_options(args: argparse.Namespace) -> RenderOptions:
         raise InputError(str(exc)) from None
     return RenderOptions(mode=mode, background=colour, background_image=background_image,
                          tint=parse_colour(args.tint), batch_size=args.batch, crf=args.crf, refine=refine,
-                         keyframe_every=1 if args.raw else args.keyframes or preset_keyframes(args.preset))
+                         keyframe_every=1 if args.raw else args.keyframes or preset_keyframes(args.preset),
+                         focus=False if args.raw else (preset_focus(args.preset) if args.focus is None else args.focus))
 
 
 def plan_outputs(files: list[Path], out: Path, fmt: str | None, many: bool, mode: str) -> list[tuple[Path, Path, str]]:

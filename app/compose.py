@@ -19,6 +19,8 @@ import functools
 import cv2
 import numpy as np
 
+from model.focus import box_pixels
+
 Colour = tuple[int, int, int]
 
 
@@ -188,6 +190,18 @@ def shrink_i420(i420: np.ndarray, height: int, width: int, matrix: str = "bt601"
     ys = shrink_plane(y, height, width)
     yuv = cv2.merge([ys, shrink_plane(u, height, width), shrink_plane(v, height, width)])
     return cv2.transform(yuv, _yuv_to_rgb_transform(matrix)), ys
+
+
+def crop_i420(i420: np.ndarray, box: tuple[float, float, float, float], height: int, width: int,
+              matrix: str = "bt601") -> np.ndarray:
+    """RGB of a fractional box (top, bottom, left, right) of an I420 frame at (height, width): the person-focused
+    second pass's closer look (model.focus), cut from the full-size planes."""
+    y, u, v = planes(i420)
+    t, b, l, r = box_pixels(box, y.shape[0], y.shape[1], even=True)
+    yuv = cv2.merge([shrink_plane(y[t:b, l:r], height, width),
+                     shrink_plane(u[t // 2:b // 2, l // 2:r // 2], height, width),
+                     shrink_plane(v[t // 2:b // 2, l // 2:r // 2], height, width)])
+    return cv2.transform(yuv, _yuv_to_rgb_transform(matrix))
 
 
 def blurred_i420(i420: np.ndarray, sigma: float) -> np.ndarray:

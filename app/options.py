@@ -36,6 +36,7 @@ Colour = tuple[int, int, int]
 class Preset:
     scale: float            # factor on the model's own inference size (the long side fed to the network)
     keyframe_every: int     # the network runs on every k-th video frame; the matte is carried between
+    focus: bool = True      # the person-focused second pass (model.focus) when people are small in the frame
 
 
 # Speed/quality presets, chosen by measurement (README, "Speed"): see bench/ and train.evaluate --every.
@@ -57,6 +58,11 @@ def preset_infer_size(base: int, preset: str) -> int:
 def preset_keyframes(preset: str) -> int:
     """How often `preset` runs the network on a video: every k-th frame."""
     return _preset(preset).keyframe_every
+
+
+def preset_focus(preset: str) -> bool:
+    """Whether `preset` looks again, closer, at people who are small in the frame (model.focus)."""
+    return _preset(preset).focus
 
 
 def parse_colour(text: str) -> Colour:
@@ -95,6 +101,7 @@ class RenderOptions:
     blur_sigma: float = 0.0                   # background blur; 0 = automatic (short side / 40)
     batch_size: int = 4
     keyframe_every: int = PRESETS[DEFAULT_PRESET].keyframe_every   # network on every k-th frame, matte carried between
+    focus: bool = PRESETS[DEFAULT_PRESET].focus   # second pass on a crop around small people (model.focus)
     crf: int = 20                             # H.264 quality (lower is better, 18-23 is visually clean)
     gif_fps: float = 15.0
     gif_long_side: int = 480

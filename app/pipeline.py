@@ -38,6 +38,7 @@ from app.video_io import MediaInfo, VideoWriter, probe, read_frames
 from model import Segmenter, inference_threads
 from model.segmenter import inference_shape
 from model.checkpoint import publish
+from model.focus import Crop, Focus, frame_crop, second_pass
 from model.refine import Keyframes, Refiner
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
@@ -375,11 +376,19 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
             sink = _Sink(finish, maxsize=2 * options.batch_size)
             try:
                 done = 0
-                keyframes = Keyframes(segmenter, options.keyframe_every, options.refine.scene_cut)
+                keyframes = Keyframes(segmenter, options.keyframe_every, options.refine.scene_cut,
+                                      Focus() if options.focus else None)
+
+                def crop(frame: np.ndarray) -> Crop:     # the second pass's closer look, from the full frame
+                    if matrix:
+                        return lambda box, size: compose.crop_i420(frame, box, *size, matrix)
+                    return frame_crop(frame)
+
                 waiting: collections.deque = collections.deque()    # frames whose matte awaits a later keyframe
                 for batch in batches:
                     waiting.extend(batch)
-                    for prob, grey in keyframes.step([b[2] for b in batch], [b[3] for b in batch]):
+                    crops = [crop(b[0]) for b in batch] if options.focus else None
+                    for prob, grey in keyframes.step([b[2] for b in batch], [b[3] for b in batch], crops):
                         frame, guide, _, _ = waiting.popleft()
                         sink.put((frame, guide, prob, grey))
                     done += len(batch)
@@ -451,7 +460,10 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     segmenter = segmenter or load_segmenter()
     h, w = frame.shape[:2]
     render, _, notes = _render_fn(options, h, w, fmt, limits)
-    out = render(frame, Refiner(options.refine)(frame, segmenter.predict_lowres([frame])[0]))
+    prob = segmenter.predict_lowres([frame])[0]
+    if options.focus:
+        prob = second_pass(segmenter, prob, frame_crop(frame))
+    out = render(frame, Refiner(options.refine)(frame, prob))
     tmp = _temp_beside(dst)
     try:
         Image.fromarray(out).save(tmp, format={"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt],

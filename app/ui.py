@@ -32,7 +32,7 @@ from PIL import Image
 
 from app import pipeline
 from app.options import PRESETS, InputError, Limits, RenderOptions, parse_colour, preset_infer_size, \
-    preset_keyframes
+    preset_focus, preset_keyframes
 from app.video_io import MediaInfo, probe, read_frames
 from model import Segmenter
 
@@ -459,7 +459,7 @@ def main() -> None:
                             icon=":material/play_arrow:")
 
     if clicked and ready:
-        run_job(upload, {**kwargs, "keyframe_every": preset_keyframes(preset)}, fmt, preset_model(model, preset),
+        run_job(upload, {**kwargs, "keyframe_every": preset_keyframes(preset), "focus": preset_focus(preset)}, fmt, preset_model(model, preset),
                 limits)
     if st.session_state.get("error"):
         st.error(st.session_state.error)

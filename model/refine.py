@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from model.focus import Crop, Focus, frame_crop, second_pass
+
 
 @dataclass(frozen=True)
 class RefineOptions:
@@ -251,10 +253,11 @@ class Keyframes:
     and dance-jump 0.3377 (forward carrying alone: 0.7910 and 0.3362; the network on every frame: 0.8193 and
     0.3390, all with the default refinement)."""
 
-    def __init__(self, segmenter, every: int = 1, scene_cut: float = 40.0) -> None:
+    def __init__(self, segmenter, every: int = 1, scene_cut: float = 40.0, focus: Focus | None = None) -> None:
         if every < 1:
             raise ValueError("the keyframe interval must be at least 1")
         self.segmenter, self.every, self.scene_cut = segmenter, every, scene_cut
+        self.focus = focus      # the person-focused second pass on keyframes (model.focus); None: off
         self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if every > 1 else None
         self._since_key = every            # frames since the last network pass: the first frame is a keyframe
         self._prev: tuple[np.ndarray, np.ndarray] | None = None     # (prob, grey uint8) of the previous frame
@@ -273,12 +276,15 @@ class Keyframes:
     def __call__(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
         """`step` for full-size RGB frames."""
         smalls = [self.segmenter.shrink(f) for f in frames]
-        return self.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls])
+        crops = [frame_crop(f) for f in frames] if self.focus else None
+        return self.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls], crops)
 
-    def step(self, smalls: list[np.ndarray], greys: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
+    def step(self, smalls: list[np.ndarray], greys: list[np.ndarray],
+             crops: list[Crop] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Feed frames at inference size (`Segmenter.shrink`) with their uint8 grey levels (any one-channel
         brightness: the video pipeline passes the luma plane); returns (probability, float32 grey) for every
-        frame that is now ready, oldest first: the frames before this batch's last keyframe, and the keyframe."""
+        frame that is now ready, oldest first: the frames before this batch's last keyframe, and the keyframe.
+        `crops`: each frame's full-size crop function, for the second pass (needed only with `focus`)."""
         keys, cuts, since, prev = [], [], self._since_key, self._prev[1] if self._prev else None
         for grey in greys:
             cut = prev is None or prev.shape != grey.shape or \
@@ -289,13 +295,15 @@ class Keyframes:
         self._since_key = since
         predicted = iter(self.segmenter.predict_small([s for s, k in zip(smalls, keys) if k]))
         out: list[tuple[np.ndarray, np.ndarray]] = []
-        for grey, key, cut in zip(greys, keys, cuts):
+        for i, (grey, key, cut) in enumerate(zip(greys, keys, cuts)):
             if not key:
                 prob = self._carry(self._prev[0], self._prev[1], grey)
                 self._pending.append((prob, grey))
                 self._prev = (prob, grey)
                 continue
             prob = next(predicted)
+            if self.focus and crops is not None:
+                prob = second_pass(self.segmenter, prob, crops[i], self.focus)
             out.extend(self._resolve(prob, grey, cut))
             out.append((prob, grey.astype(np.float32)))
             self._prev = (prob, grey)

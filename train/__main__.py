@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val", "--root_dir_val", nargs="+", default=[], metavar="DIR")
     p.add_argument("--test", "--root_dir_test", nargs="+", default=[], metavar="DIR")
     p.add_argument("--negatives", nargs="+", default=[], metavar="DIR", help="frames without people")
+    p.add_argument("--pseudo", nargs="+", default=[], metavar="DIR",
+                   help="pseudo-labelled sets (python -m train.label): trained on whole, soft targets")
+    p.add_argument("--video-val", nargs="+", default=[], metavar="DIR",
+                   help="held-out pseudo-labelled clips: with the photo val split they choose the best epoch")
     p.add_argument("--coco-ann", help="COCO instances JSON; category person becomes the mask")
     p.add_argument("--coco-images", help="folder of the COCO images")
     p.add_argument("--out", "--save_model_path", default="runs/train", metavar="DIR")
@@ -65,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=1, help="> 1 for multi-class video/mask.npy sets")
     p.add_argument("--infer-size", type=int, default=320, help="long side at inference (stored in the weights)")
     p.add_argument("--size", type=_size, default=(256, 256), help="training crop HxW")
+    p.add_argument("--turn-every", type=int, default=0,
+                   help="every Nth batch gets its crop turned (HxW -> WxH): portrait and landscape framing")
     p.add_argument("--zoom", type=_pair, default=(0.45, 2.2), help="crop zoom range around the inference scale")
     p.add_argument("--paste-prob", type=float, default=0.5, help="copy-paste augmentation probability")
     p.add_argument("--no-photometric", action="store_true")
@@ -86,6 +92,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     a = build_parser().parse_args(argv)
     return TrainConfig(
         train=tuple(a.train), val=tuple(a.val), test=tuple(a.test), negatives=tuple(a.negatives),
+        pseudo=tuple(a.pseudo), video_val=tuple(a.video_val), turn_every=a.turn_every,
         coco_ann=a.coco_ann, coco_images=a.coco_images, out=a.out, val_fraction=a.val_fraction,
         split_seed=a.split_seed, epochs=a.epochs, lr=a.lr, batch=a.batch, optimizer=a.optimizer,
         weight_decay=a.weight_decay, scheduler=a.scheduler, warmup_steps=a.warmup_steps, loss=a.loss,

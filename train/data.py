@@ -13,6 +13,7 @@ pixels the loss and metrics must skip (COCO crowd regions). Sources:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import random
@@ -27,6 +28,7 @@ from torch.utils.data import Dataset
 
 IGNORE = 255
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+LABELS_FILE = "labels.json"     # written by train.label beside images/ + masks/: teacher, counts, soft or not
 
 
 class DataError(ValueError):
@@ -45,19 +47,30 @@ class FolderRecord:
     image: str
     mask: str
     group: str  # the set (or nested sub-set) the pair belongs to, for per-set tables and splits
+    soft: bool = False  # the mask is a teacher's confidence 0-255 (train.label), not 0/255
 
     @property
     def name(self) -> str:
         return Path(self.image).stem
 
-    def load(self) -> tuple[np.ndarray, np.ndarray]:
+    def _read(self) -> tuple[np.ndarray, np.ndarray]:
         img = read_rgb(self.image)
         m = cv2.imread(self.mask, cv2.IMREAD_GRAYSCALE)
         if m is None:
             raise DataError(f"cannot read mask {self.mask}")
         if m.shape != img.shape[:2]:
             m = cv2.resize(m, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
+        return img, m
+
+    def load(self) -> tuple[np.ndarray, np.ndarray]:
+        img, m = self._read()
         return img, (m > 127).astype(np.uint8)
+
+    def load_target(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.soft:
+            return _target(*self.load())
+        img, m = self._read()
+        return img, m.astype(np.float32) / 255
 
 
 # Records stay small and picklable (for DataLoader workers); each process parses an annotation file once.
@@ -122,12 +135,25 @@ class VideoRecord:
 Record = FolderRecord | CocoRecord | VideoRecord
 
 
+def _target(img: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A binary training target from class ids: float32 person probability, -1 where the label is IGNORE."""
+    return img, np.where(mask == IGNORE, -1.0, mask == 1).astype(np.float32)
+
+
+def load_target(record: Record) -> tuple[np.ndarray, np.ndarray]:
+    """(image, float32 target) for binary training: 0-1 person probability (hard 0/1, or a teacher's soft
+    confidence for pseudo-labelled sets), -1 for pixels the loss skips."""
+    return record.load_target() if isinstance(record, FolderRecord) else _target(*record.load())
+
+
 def _folder_pairs(root: Path, group: str) -> list[FolderRecord]:
     masks = {p.stem: p for p in (root / "masks").iterdir() if p.suffix.lower() in IMAGE_EXTS}
+    labels = root / LABELS_FILE
+    soft = bool(json.loads(labels.read_text()).get("soft", False)) if labels.is_file() else False
     out = []
     for img in sorted((root / "images").iterdir()):
         if img.suffix.lower() in IMAGE_EXTS and img.stem in masks:
-            out.append(FolderRecord(str(img), str(masks[img.stem]), group))
+            out.append(FolderRecord(str(img), str(masks[img.stem]), group, soft))
     return out
 
 
@@ -259,7 +285,12 @@ def photometric_transform() -> A.Compose:
 
 class TrainSet(Dataset):
     """Augmented fixed-size crops. Randomness comes from (seed, epoch, index) alone, so a sample is the same
-    whatever the worker count or process, and a resumed run sees exactly the data it would have seen."""
+    whatever the worker count or process, and a resumed run sees exactly the data it would have seen.
+
+    An index may be an int or (int, orientation): orientation 1 turns the crop (h, w) into (w, h), so a loader
+    can give whole batches of landscape crops between batches of portrait ones (`oriented_order`).
+    Binary sets train on a float target (`load_target`: hard photos 0/1, pseudo-labels the teacher's soft
+    confidence, -1 ignored); each sample gives it as "soft" beside the thresholded class ids in "mask"."""
 
     def __init__(self, records: list[Record], cfg: AugmentConfig, *, negatives: list[Record] = (),
                  seed: int = 0, binary: bool = True) -> None:
@@ -279,42 +310,59 @@ class TrainSet(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def _paste(self, bg: np.ndarray, bg_mask: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Copy-paste: a masked person from another photo, at a random size and place, over this crop."""
-        src = self.positives[int(rng.integers(len(self.positives)))]
-        img, mask = src.load()
+    def _paste(self, bg: np.ndarray, bg_t: np.ndarray, cfg: AugmentConfig,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Copy-paste: a person from another labelled image (a photo or a pseudo-labelled frame), at a random
+        size and place, over this crop; the label's confidence is the paste's alpha."""
+        img, t = load_target(self.positives[int(rng.integers(len(self.positives)))])
         # The smallest pasted person follows --zoom when it goes below the default, so a run asking for small
         # people (video frames: a dancer ~80 px tall at long side 320) also gets them on real backgrounds.
-        fg, fm = _warp(img, mask, self.cfg, rng, zoom_range=(min(0.35, self.cfg.zoom[0]), 1.3))
-        person = (fm == 1).astype(np.float32)
-        # A slightly soft edge so the network cannot learn to find people by their hard paste seam.
-        alpha = cv2.GaussianBlur(person, (3, 3), 0)[..., None]
-        out = (fg * alpha + bg * (1 - alpha)).astype(np.uint8)
-        out_mask = bg_mask.copy()
-        out_mask[person > 0] = 1
-        return out, out_mask
+        fg, ft = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
+        return _over(fg, ft, bg, bg_t)
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
+        i, turn = item if isinstance(item, tuple) else (item, 0)
+        cfg = self.cfg if not turn else dataclasses.replace(self.cfg, size=self.cfg.size[::-1])
         rng = np.random.default_rng([self.seed, self.epoch, i])
-        img, mask = self.records[i].load()
-        img, mask = _warp(img, mask, self.cfg, rng)
-        if self.binary and self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
+        if not self.binary:
+            img, mask = _warp(*self.records[i].load(), cfg, rng)
+            return self._out(img, mask.astype(np.int64), None, rng)
+        img, t = _warp(*load_target(self.records[i]), cfg, rng)
+        if self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
             if i >= self.n_pos:
-                img, mask = self._paste(img, mask, rng)
+                img, t = self._paste(img, t, cfg, rng)
             elif self.negatives:
                 # The person moves to a new background: breaks the photo sets' background/person shortcuts.
-                bg = self.negatives[int(rng.integers(len(self.negatives)))]
-                bimg, bmask = bg.load()
-                bimg, bmask = _warp(bimg, bmask, self.cfg, rng, zoom_range=(0.8, 1.6))
-                person = (mask == 1).astype(np.float32)
-                alpha = cv2.GaussianBlur(person, (3, 3), 0)[..., None]
-                img = (img * alpha + bimg * (1 - alpha)).astype(np.uint8)
-                mask = np.where(mask == 1, 1, bmask).astype(np.uint8)
+                bimg, bt = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
+                                 zoom_range=(0.8, 1.6))
+                img, t = _over(img, t, bimg, bt)
+        mask = np.where(t < 0, IGNORE, t > 0.5).astype(np.int64)
+        return self._out(img, mask, np.clip(t, 0, 1), rng)
+
+    def _out(self, img: np.ndarray, mask: np.ndarray, soft: np.ndarray | None,
+             rng: np.random.Generator) -> dict[str, torch.Tensor]:
         if self.photo is not None:
             self.photo.set_random_seed(int(rng.integers(2**31)))
             img = self.photo(image=img)["image"]
-        return {"image": torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1),
-                "mask": torch.from_numpy(np.ascontiguousarray(mask)).long()}
+        out = {"image": torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1),
+               "mask": torch.from_numpy(np.ascontiguousarray(mask))}
+        if soft is not None:
+            out["soft"] = torch.from_numpy(np.ascontiguousarray(soft, dtype=np.float32))
+        return out
+
+
+def _over(fg: np.ndarray, fg_t: np.ndarray, bg: np.ndarray, bg_t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A labelled person (target = its confidence) composited over a labelled background crop."""
+    person = np.clip(fg_t, 0, 1)
+    # A slightly soft edge so the network cannot learn to find people by their hard paste seam.
+    alpha = cv2.GaussianBlur(person, (3, 3), 0)[..., None]
+    img = (fg * alpha + bg * (1 - alpha)).astype(np.uint8)
+    return img, np.where((bg_t < 0) & (person <= 0.5), -1.0, np.maximum(person, bg_t)).astype(np.float32)
+
+
+def oriented_order(indices: list[int], batch: int, turn_every: int) -> list[tuple[int, int]]:
+    """Sampler items for TrainSet: every `turn_every`-th batch gets turned (landscape) crops; 0 never turns."""
+    return [(i, int(bool(turn_every) and (k // batch) % turn_every == turn_every - 1)) for k, i in enumerate(indices)]
 
 
 class FrameSet(Dataset):

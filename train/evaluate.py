@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from model import Segmenter
+from model.focus import Focus
 from model.refine import RefineOptions
 from model.checkpoint import CheckpointError
 from train.data import DataError, Record, find_records, read_split, split_records
@@ -36,7 +37,8 @@ COLUMNS = [("images", "n", "{:d}"), ("mean_iou", "mIoU/img", "{:.4f}"), ("iou", 
 def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, records: list[Record] | None = None,
              val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
              infer_size: int | None = None, progress: bool = False, refine: RefineOptions | None = None,
-             flicker: bool = False, every: int = 1, backend: str = "torch") -> dict[str, dict[str, float]]:
+             flicker: bool = False, every: int = 1, backend: str = "torch",
+             focus: Focus | None = None) -> dict[str, dict[str, float]]:
     """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records).
     `backend` as in Segmenter.from_checkpoint: "auto" scores what the app runs (the INT8 copy on a CPU)."""
     # Weights first: a wrong path should fail before minutes of data scanning.
@@ -48,7 +50,7 @@ def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, recor
             records = split_records(records, val_fraction, split_seed)[1]
     if not records:
         raise DataError("nothing to evaluate: no labelled images found")
-    return evaluate_frames(seg, records, progress=progress, refine=refine, flicker=flicker, every=every)
+    return evaluate_frames(seg, records, progress=progress, refine=refine, flicker=flicker, every=every, focus=focus)
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
@@ -80,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1, metavar="K",
                    help="the app's keyframes: the network on every K-th frame of a sequence, the matte carried "
                         "along optical flow between (implies --refine app); the presets use 4/3/1")
+    p.add_argument("--focus", action="store_true",
+                   help="the app's person-focused second pass: the network again on a crop around small people")
     p.add_argument("--backend", choices=["torch", "onnx", "int8", "auto"], default="torch",
                    help="the network's runtime: torch (default), ONNX, its INT8 copy, or auto (what the app runs)")
     p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
@@ -91,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         results = evaluate(a.weights, a.data, records=records, val_split=a.val_split, val_fraction=a.val_fraction,
                            split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty(),
                            refine=RefineOptions() if a.refine == "app" else None, flicker=a.flicker,
-                           every=a.every, backend=a.backend)
+                           every=a.every, backend=a.backend, focus=Focus() if a.focus else None)
     except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -37,9 +37,11 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import ModelSpec, Segmenter, build_model, save_checkpoint
+from model.focus import Focus, frame_crop, second_pass
 from model.refine import FlickerMeter, Keyframes, Refiner, RefineOptions
 from train.data import (
-    IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, split_records, write_split,
+    IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, oriented_order, split_records,
+    write_split,
 )
 from train.metrics import Confusion, multiclass_iou
 
@@ -53,6 +55,8 @@ class TrainConfig:
     val: tuple[str, ...] = ()           # empty: hold out `val_fraction` of `train`, seeded by `split_seed`
     test: tuple[str, ...] = ()          # reported every epoch, never used to choose weights
     negatives: tuple[str, ...] = ()     # frames without people: trained on, never held out
+    pseudo: tuple[str, ...] = ()        # pseudo-labelled clips (train.label): trained on whole, never split
+    video_val: tuple[str, ...] = ()     # held-out pseudo-labelled clips: with val, they choose the best epoch
     coco_ann: str | None = None
     coco_images: str | None = None
     val_fraction: float = 0.1
@@ -71,6 +75,7 @@ class TrainConfig:
     classes: int = 1
     infer_size: int = 320
     size: tuple[int, int] = (256, 256)
+    turn_every: int = 0                 # every n-th batch gets crops turned to (w, h): both orientations
     zoom: tuple[float, float] = (0.45, 2.2)
     paste_prob: float = 0.5
     photometric: bool = True
@@ -110,32 +115,40 @@ class TrainConfig:
 # ---------------------------------------------------------------- losses
 
 
-def _valid_binary(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+# Binary losses take class ids (0, 1, IGNORE) and, optionally, `soft`: the person probability each pixel is
+# trained towards (a teacher's confidence on pseudo-labelled frames, 0/1 on hand-labelled ones). With `soft`,
+# BCE is the cross-entropy against that probability and Dice the soft Dice; IGNORE pixels are skipped either way.
+
+
+def _valid_binary(logits: torch.Tensor, target: torch.Tensor,
+                  soft: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     valid = (target != IGNORE).float()
-    return logits[:, 0], (target == 1).float(), valid
+    t = (target == 1).float() if soft is None else soft.float() * valid
+    return logits[:, 0], t, valid
 
 
-def bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    x, t, v = _valid_binary(logits, target)
+def bce_loss(logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor | None = None) -> torch.Tensor:
+    x, t, v = _valid_binary(logits, target, soft)
     loss = F.binary_cross_entropy_with_logits(x.float(), t, reduction="none")
     return (loss * v).sum() / v.sum().clamp_min(1)
 
 
-def _soft_overlap(logits: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    x, t, v = _valid_binary(logits, target)
+def _soft_overlap(logits: torch.Tensor, target: torch.Tensor,
+                  soft: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    x, t, v = _valid_binary(logits, target, soft)
     p = torch.sigmoid(x.float()) * v
     t = t * v
     # Pooled over the whole batch: a per-image dice is undefined on frames without people (negatives).
     return (p * t).sum(), p.sum() + t.sum()
 
 
-def dice_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    inter, total = _soft_overlap(logits, target)
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor | None = None) -> torch.Tensor:
+    inter, total = _soft_overlap(logits, target, soft)
     return 1 - (2 * inter + 1) / (total + 1)
 
 
-def jaccard_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    inter, total = _soft_overlap(logits, target)
+def jaccard_loss(logits: torch.Tensor, target: torch.Tensor, soft: torch.Tensor | None = None) -> torch.Tensor:
+    inter, total = _soft_overlap(logits, target, soft)
     return 1 - (inter + 1) / (total - inter + 1)
 
 
@@ -156,18 +169,19 @@ def _multiclass(logits: torch.Tensor, target: torch.Tensor, kind: str) -> torch.
     return overlap if kind in ("dice", "jaccard") else ce + overlap
 
 
-LOSSES: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+LOSSES: dict[str, Callable[..., torch.Tensor]] = {
     "bce": bce_loss,
     "dice": dice_loss,
     "jaccard": jaccard_loss,
-    "bce+dice": lambda x, t: bce_loss(x, t) + dice_loss(x, t),
+    "bce+dice": lambda x, t, soft=None: bce_loss(x, t, soft) + dice_loss(x, t, soft),
 }
 
 
-def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor,
+                 soft: torch.Tensor | None = None) -> torch.Tensor:
     if logits.shape[1] > 1:
         return _multiclass(logits, target, kind)
-    return LOSSES[kind](logits, target)
+    return LOSSES[kind](logits, target, soft)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -175,7 +189,7 @@ def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor) -> torch
 
 def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = "bce+dice",
                     progress: bool = False, refine: RefineOptions | None = None,
-                    flicker: bool = False, every: int = 1) -> dict[str, dict[str, float]]:
+                    flicker: bool = False, every: int = 1, focus: Focus | None = None) -> dict[str, dict[str, float]]:
     """Metrics on full frames, exactly as the app infers (Segmenter: long side resize, pad, threshold 0.5).
 
     Returns {"<group>": metrics, ..., "overall": metrics}; the loss is measured at inference resolution.
@@ -184,6 +198,7 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     FlickerMeter on the predicted alpha, and on the ground truth for reference): meaningful for sequences.
     `every`: the app's keyframes (model.refine.Keyframes): the network's matte on every k-th frame of a
     sequence, carried along optical flow to the frames between (implies `refine`, default options if None).
+    `focus`: the app's person-focused second pass (model.focus) on every frame the network sees.
     """
     if every > 1 and refine is None:
         refine = RefineOptions()
@@ -212,13 +227,15 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
         losses.setdefault(group, []).append(float(compute_loss(loss, logits, torch.from_numpy(small).long()[None])))
         if classes == 1:
             prob = torch.sigmoid(logits[0, 0]).numpy()
+            if focus is not None and every == 1:
+                prob = second_pass(segmenter, prob, frame_crop(img), focus)
             if refine is None:
                 score(group, img, mask, cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR))
             else:
                 if group not in refiners:       # one per sequence, made once (not on every frame)
                     refiners[group] = Refiner(refine)
                     if every > 1:
-                        keyframes[group], waiting[group] = Keyframes(segmenter, every, refine.scene_cut), \
+                        keyframes[group], waiting[group] = Keyframes(segmenter, every, refine.scene_cut, focus), \
                             collections.deque()
                 if every > 1:   # keyframes: a frame's matte may wait for its sequence's next keyframe
                     waiting[group].append((img, mask))
@@ -309,7 +326,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ep = [r["epoch"] for r in rows]
-    for part in ("train", "val", "test"):
+    for part in ("train", "val", "vval", "test"):
         if f"{part}_loss" in rows[0]:
             axes[0].plot(ep, [r[f"{part}_loss"] for r in rows], marker="o", label=part)
             axes[1].plot(ep, [r[f"{part}_iou"] for r in rows], marker="o", label=part)
@@ -335,7 +352,7 @@ def _write_logs(out: Path, rows: list[dict[str, Any]]) -> None:
     text = []
     for r in rows:
         parts = [f"epoch {r['epoch']:3d}", f"lr {r['lr']:.2e}", f"{r['seconds']:.0f}s"]
-        for part in ("train", "val", "test"):
+        for part in ("train", "val", "vval", "test"):
             if f"{part}_loss" in r:
                 parts.append(f"{part}: loss {r[f'{part}_loss']:.4f} iou {r[f'{part}_iou']:.4f} "
                              f"dice {r[f'{part}_dice']:.4f} f2 {r[f'{part}_f2']:.4f} "
@@ -396,11 +413,14 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
     model.to(device)
 
     train_recs, val_recs, test_recs, neg = load_records(cfg)
+    pseudo_recs = [r for d in cfg.pseudo for r in find_records(d)]
+    vval_recs = [r for d in cfg.video_val for r in find_records(d)]
     if rank == 0:
         write_split(out / "split.json", train_recs, val_recs)
         _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
-        print(f"data: {len(train_recs)} train + {len(neg)} negatives, {len(val_recs)} val, {len(test_recs)} test",
-              flush=True)
+        print(f"data: {len(train_recs)} train + {len(pseudo_recs)} pseudo-labelled + {len(neg)} negatives, "
+              f"{len(val_recs)} val, {len(vval_recs)} video val, {len(test_recs)} test", flush=True)
+    train_recs = train_recs + pseudo_recs
     aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
                         photometric=cfg.photometric)
     trainset = TrainSet(train_recs, aug, negatives=neg, seed=cfg.seed, binary=cfg.classes == 1)
@@ -464,7 +484,8 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
         need = steps * cfg.batch * world
         if need > len(order):  # --steps-per-epoch beyond one pass: repeat the permutation
             order = order.repeat(math.ceil(need / len(order)))
-        order = order[:need][rank::world][prog.step_in_epoch * cfg.batch:].tolist()
+        order = oriented_order(order[:need][rank::world].tolist(), cfg.batch, cfg.turn_every)
+        order = order[prog.step_in_epoch * cfg.batch:]
         loader = DataLoader(trainset, batch_size=cfg.batch, sampler=order, num_workers=cfg.workers,
                             drop_last=True, persistent_workers=False,
                             generator=torch.Generator().manual_seed(cfg.seed + epoch))
@@ -475,9 +496,10 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
         for batch in bar:
             x = batch["image"].to(device, non_blocking=True).float().div_(255)
             y = batch["mask"].to(device, non_blocking=True)
+            soft = batch["soft"].to(device, non_blocking=True) if "soft" in batch else None
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 logits = net(x)
-            loss = compute_loss(cfg.loss, logits.float(), y)
+            loss = compute_loss(cfg.loss, logits.float(), y, soft)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -501,17 +523,19 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
         row.update({"train_loss": prog.loss_sum / max(1, prog.loss_n)})
         row.update({f"train_{k}": v for k, v in conf.summary().items() if k != "images"})
         seg = Segmenter(model, spec, device=device)
-        for part, recs in (("val", val_recs), ("test", test_recs)):
+        for part, recs in (("val", val_recs), ("vval", vval_recs), ("test", test_recs)):
             if recs:
                 res = evaluate_frames(seg, recs, loss=cfg.loss)
                 row.update({f"{part}_{k}": v for k, v in res["overall"].items() if k != "images"})
-                if part == "test":
+                if part != "val":
                     for grp, m in res.items():
                         if grp != "overall":
-                            row[f"test[{grp}]_mean_iou"] = m["mean_iou"]
+                            row[f"{part}[{grp}]_mean_iou"] = m["mean_iou"]
         model.train()
         row["seconds"] = time.time() - t0
-        score = row.get("val_mean_iou", row.get("val_iou", -row["train_loss"]))
+        # Photos and held-out clips weigh the same in the choice of the best epoch; the test set never does.
+        chosen = [row[k] for k in ("val_mean_iou", "vval_mean_iou") if k in row]
+        score = float(np.mean(chosen)) if chosen else row.get("val_iou", -row["train_loss"])
         prog.epoch = epoch + 1
         prog.step_in_epoch = 0
         improved = score > prog.best
@@ -543,5 +567,5 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
 
 
 def _data_desc(cfg: TrainConfig) -> dict[str, Any]:
-    return {"train": list(cfg.train), "val": list(cfg.val) or f"{cfg.val_fraction:g} of train, split seed {cfg.split_seed}",
+    return {"train": list(cfg.train), "pseudo": list(cfg.pseudo), "video_val": list(cfg.video_val), "val": list(cfg.val) or f"{cfg.val_fraction:g} of train, split seed {cfg.split_seed}",
             "negatives": list(cfg.negatives), "test": list(cfg.test), "coco": cfg.coco_ann}
