@@ -99,8 +99,10 @@ def _private_cache(tmp_path_factory):
 
 @pytest.fixture
 def fake_mediapipe_python(tmp_path) -> Path:
-    """A 'python' whose mediapipe is a stand-in (Selfie Segmentation: every bright pixel is a person), for the
-    MediaPipe teacher (train/mediapipe_teacher.py) without MediaPipe's own venv."""
+    """A 'python' whose mediapipe is a stand-in, for the MediaPipe teacher (train/mediapipe_teacher.py) without
+    MediaPipe's own venv. Selfie Segmentation: every bright pixel is a person (confidence 1). Pose: the same
+    pixels at confidence 0.2 + 0.05 * (frames it has been fed before), so a test can tell that it saw every frame
+    in order (video mode), and no mask at all (no pose) for a frame with no bright pixel."""
     import stat
 
     fake = tmp_path / "fake-mediapipe" / "mediapipe"
@@ -113,8 +115,20 @@ def fake_mediapipe_python(tmp_path) -> Path:
         "    def __exit__(self, *a): pass\n"
         "    def process(self, rgb):\n"
         "        return types.SimpleNamespace(segmentation_mask=(rgb.mean(axis=2) > 127).astype(np.float32))\n"
+        "class Pose:\n"
+        "    def __init__(self, static_image_mode=True, model_complexity=1, enable_segmentation=False,\n"
+        "                 smooth_segmentation=True):\n"
+        "        assert not static_image_mode and model_complexity == 1 and enable_segmentation\n"
+        "        self.seen = 0\n"
+        "    def __enter__(self): return self\n"
+        "    def __exit__(self, *a): pass\n"
+        "    def process(self, rgb):\n"
+        "        person = rgb.mean(axis=2) > 127\n"
+        "        conf = np.float32(min(1.0, 0.2 + 0.05 * self.seen))\n"
+        "        self.seen += 1\n"
+        "        return types.SimpleNamespace(segmentation_mask=person * conf if person.any() else None)\n"
         "solutions = types.SimpleNamespace(selfie_segmentation=types.SimpleNamespace("
-        "SelfieSegmentation=SelfieSegmentation))\n")
+        "SelfieSegmentation=SelfieSegmentation), pose=types.SimpleNamespace(Pose=Pose))\n")
     python = tmp_path / "fake-mediapipe" / "python"
     python.write_text(f'#!/bin/sh\nPYTHONPATH="{fake.parent}" exec "{sys.executable}" "$@"\n')
     python.chmod(python.stat().st_mode | stat.S_IEXEC)

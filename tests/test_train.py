@@ -215,20 +215,70 @@ def test_label_video_and_folder(run, tmp_path):
     for ip, mp in zip(images, masks):
         img = cv2.cvtColor(cv2.imread(str(ip)), cv2.COLOR_BGR2RGB)
         m = cv2.imread(str(mp), cv2.IMREAD_GRAYSCALE)
-        assert img.shape == (64, 96, 3) and set(np.unique(m)) <= {0, 255}
-        assert np.array_equal(m, np.where(seg.predict([img])[0] > 0.5, 255, 0))
+        assert img.shape == (64, 96, 3)
+        # The teacher's confidence, 0-255 (a soft label), not a thresholded mask.
+        assert np.abs(m.astype(int) - np.round(seg.predict([img])[0] * 255)).max() <= 1
+    report = json.loads((out / "labels.json").read_text())
+    assert report["soft"] and report["written"] == 3 and report["frames_read"] == 6
+    assert all(r.soft for r in find_records(out))
     # A labelled folder is a training/evaluation set; scored against its own labels it is perfect.
     folder_out = tmp_path / "lab2"
-    n = label_mod.label(weights, out / "images", folder_out)
-    assert n == 3
+    reports = label_mod.label(out / "images", folder_out, weights=weights)
+    assert [r.written for r in reports] == [3]
     res = evaluate_mod.evaluate(weights, [folder_out])
     assert res["overall"]["iou"] == 1.0 and res["overall"]["images"] == 3
     assert label_mod.main(["--weights", str(weights), "--input", str(tmp_path / "nope.txt"), "--out", str(out)]) == 1
 
 
-def test_label_with_mediapipe_as_the_teacher(tmp_path, fake_mediapipe_python, capsys):
-    """train.label --mediapipe-python: frames written, and the teacher's masks (here a stand-in MediaPipe that
-    calls bright pixels a person) beside them; a python without mediapipe is one clear error."""
+def _clip_with_people(path, n: int = 7, dark: tuple[int, ...] = ()):
+    """A clip of a bright box (the 'person') moving over black; frames in `dark` are all black (nobody)."""
+    frames = []
+    for i in range(n):
+        img = np.zeros((48, 64, 3), np.uint8)
+        if i not in dark:
+            img[8:40, 10 + 2 * i:30 + 2 * i] = 255
+        frames.append(img)
+    enc = subprocess.Popen(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "64x48", "-r", "10",
+                            "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(path)],
+                           stdin=subprocess.PIPE)
+    enc.communicate(b"".join(f.tobytes() for f in frames))
+    assert enc.returncode == 0
+
+
+def test_pose_teacher_labels_a_folder_of_clips_in_video_mode(tmp_path, fake_mediapipe_python, capsys):
+    """train.label --mediapipe-python (Pose by default; here a stand-in MediaPipe): every frame of each clip is fed
+    in order, every k-th written with its soft confidence, frames without a pose skipped and counted, one set a
+    clip, and a contact sheet of each."""
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    _clip_with_people(clips / "a.mp4", dark=(4,))
+    _clip_with_people(clips / "b.mp4", n=3)
+    out = tmp_path / "labels"
+    assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--input", str(clips),
+                           "--out", str(out), "--every", "2", "--sheet"]) == 0
+    said = capsys.readouterr().out
+    assert "a: 3 frames labelled by pose (7 read, 1 skipped without a mask)" in said
+    assert "b: 2 frames labelled by pose (3 read, 0 skipped without a mask)" in said
+    assert sorted(p.name for p in (out / "a" / "masks").iterdir()) == ["a_00000.png", "a_00002.png", "a_00006.png"]
+    for i in (0, 2, 6):
+        img = cv2.imread(str(out / "a" / "images" / f"a_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+        conf = cv2.imread(str(out / "a" / "masks" / f"a_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+        # The stand-in's confidence grows with every frame it was fed: frame i saw i frames before it.
+        expected = round((0.2 + 0.05 * i) * 255)
+        assert set(np.unique(conf[img > 127])) == {expected} and conf[img < 20].max() == 0
+    assert (out / "a.sheet.png").is_file() and (out / "b.sheet.png").is_file()
+    recs = find_records(out)
+    assert len(recs) == 5 and all(r.soft for r in recs)
+    assert {r.group for r in recs} == {"labels/a", "labels/b"}
+    # A soft label trains as its confidence, and is a person only above one half when scored.
+    rec = next(r for r in recs if r.name == "a_00000")
+    img, target = rec.load_target()
+    assert np.isclose(target.max(), 51 / 255) and rec.load()[1].max() == 0
+
+
+def test_label_with_selfie_segmentation_and_its_errors(tmp_path, fake_mediapipe_python, capsys):
+    """--solution selfie on a folder of images; a python without mediapipe is one clear error; MediaPipe failing
+    mid-way leaves nothing behind (no half set, no picture without its mask)."""
     folder = tmp_path / "in"
     folder.mkdir()
     for i in range(3):
@@ -236,22 +286,81 @@ def test_label_with_mediapipe_as_the_teacher(tmp_path, fake_mediapipe_python, ca
         img[5:30, 10 + 5 * i:30 + 5 * i] = 255
         cv2.imwrite(str(folder / f"f{i}.png"), img)
     out = tmp_path / "lab"
-    assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--input", str(folder),
-                           "--out", str(out)]) == 0
+    assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--solution", "selfie",
+                           "--input", str(folder), "--out", str(out)]) == 0
     for i in range(3):
         img = cv2.imread(str(out / "images" / f"f{i}.png"), cv2.IMREAD_GRAYSCALE)
         assert np.array_equal(cv2.imread(str(out / "masks" / f"f{i}.png"), cv2.IMREAD_GRAYSCALE),
                               np.where(img > 127, 255, 0))
     assert label_mod.main(["--mediapipe-python", sys.executable, "--input", str(folder), "--out", str(out)]) == 1
     assert "cannot import mediapipe" in capsys.readouterr().err
-    # MediaPipe failing mid-way: an error, and no picture is left behind without its mask.
     module = fake_mediapipe_python.parent / "mediapipe" / "__init__.py"
     module.write_text(module.read_text().replace("def process(self, rgb):\n", "def process(self, rgb):\n"
                                                  "        raise RuntimeError('boom')\n"))
     broken = tmp_path / "broken"
     assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--input", str(folder),
                            "--out", str(broken)]) == 1
-    assert "MediaPipe failed" in capsys.readouterr().err and not list((broken / "images").iterdir())
+    assert "MediaPipe failed" in capsys.readouterr().err
+    assert not broken.exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".broken")]
+
+
+def _soft_set(root: Path, n: int = 6) -> Path:
+    """A pseudo-labelled set as train.label writes it: the blob's masks at confidence 0.6 inside, 0.3 at its rim."""
+    write_folder_set(root, n, seed=5)
+    for m in (root / "masks").iterdir():
+        hard = cv2.imread(str(m), cv2.IMREAD_GRAYSCALE) > 127
+        rim = cv2.dilate(hard.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+        cv2.imwrite(str(m), np.where(hard, 153, np.where(rim, 76, 0)).astype(np.uint8))
+    (root / "labels.json").write_text(json.dumps({"teacher": "pose", "soft": True}))
+    return root
+
+
+def test_soft_targets_train_towards_the_teachers_confidence(tmp_path):
+    from train.loop import bce_loss, compute_loss, dice_loss
+
+    g = torch.Generator().manual_seed(0)
+    x, p = torch.randn(2, 1, 8, 8, generator=g), torch.rand(2, 8, 8, generator=g)
+    t = (p > 0.5).long()
+    t[0, 0, :3] = IGNORE
+    keep = t != IGNORE
+    # BCE against the soft target, ignored pixels skipped; without `soft`, the hard labels as before.
+    expect = torch.nn.functional.binary_cross_entropy_with_logits(x[:, 0], p, reduction="none")[keep].mean()
+    assert torch.isclose(bce_loss(x, t, p), expect)
+    hard = torch.nn.functional.binary_cross_entropy_with_logits(x[:, 0][keep], (t == 1).float()[keep])
+    assert torch.isclose(bce_loss(x, t), hard)
+    # Soft Dice: 1 - (2 sum(q s) + 1) / (sum q + sum s + 1), q the predicted probability.
+    q = torch.sigmoid(x[:, 0]) * keep
+    s = p * keep
+    assert torch.isclose(dice_loss(x, t, p), 1 - (2 * (q * s).sum() + 1) / (q.sum() + s.sum() + 1))
+    assert torch.isclose(compute_loss("bce+dice", x, t, p), bce_loss(x, t, p) + dice_loss(x, t, p))
+    # A teacher unsure at 0.5 pulls the network to 0.5, no further: zero BCE gradient there.
+    z = torch.zeros(1, 1, 4, 4, requires_grad=True)
+    bce_loss(z, torch.zeros(1, 4, 4, dtype=torch.long), torch.full((1, 4, 4), 0.5)).backward()
+    assert z.grad.abs().max() < 1e-8
+
+    soft = find_records(_soft_set(tmp_path / "pseudo"))
+    assert all(r.soft for r in soft)
+    ds = TrainSet(soft, AugmentConfig(size=(64, 96), infer_size=64, photometric=False, paste_prob=0.0), seed=0)
+    for i in range(len(ds)):
+        sample = ds[i]
+        values = set(np.round(sample["soft"].numpy().astype(np.float64), 3).ravel().tolist())
+        assert values <= {0.0, 0.298, 0.6} and 0.6 in values
+        assert torch.equal(sample["mask"], (sample["soft"] > 0.5).long())
+    # (index, 1): the crop is turned, for whole batches of landscape crops between portrait ones.
+    assert ds[(0, 1)]["image"].shape == (3, 96, 64) and ds[(0, 0)]["image"].shape == (3, 64, 96)
+
+
+def test_pseudo_labelled_clips_train_whole_and_held_out_clips_choose_the_epoch(data, tmp_path):
+    pseudo = _soft_set(tmp_path / "clips" / "one")
+    held_out = _soft_set(tmp_path / "held" / "two", n=4)
+    summary = train(TrainConfig(train=(str(data / "set"),), pseudo=(str(pseudo),), video_val=(str(held_out.parent),),
+                                out=str(tmp_path / "run"), epochs=1, steps_per_epoch=2, turn_every=2,
+                                **{**TINY, "size": (64, 96)}))
+    row = summary["rows"][0]
+    assert "vval_mean_iou" in row and "vval[held/two]_mean_iou" in row
+    assert summary["best"] == pytest.approx((row["val_mean_iou"] + row["vval_mean_iou"]) / 2)
+    split = json.loads((tmp_path / "run" / "split.json").read_text())
+    assert not [r for r in split["val"] if "clips" in r["image"]]        # pseudo-labelled sets are never split
 
 
 def test_bad_inputs_are_clear_errors(tmp_path, capsys):
