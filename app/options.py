@@ -40,7 +40,7 @@ class Preset:
 
 
 # Speed/quality presets, chosen by measurement (README, "Speed"): see bench/ and train.evaluate --every.
-PRESETS = {"fast": Preset(1.0, 4), "balanced": Preset(1.2, 3), "quality": Preset(1.4, 1)}
+PRESETS = {"fast": Preset(1.0, 4, focus=False), "balanced": Preset(1.2, 3), "quality": Preset(1.4, 1)}
 DEFAULT_PRESET = "balanced"     # what the CLI, the web app and the Python defaults (load_segmenter, RenderOptions) use
 
 

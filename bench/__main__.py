@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.options import PRESETS, RenderOptions, preset_infer_size, preset_keyframes
+from app.options import PRESETS, RenderOptions, preset_focus, preset_infer_size, preset_keyframes
 from app.pipeline import load_segmenter, segment_video
 from app.video_io import ffmpeg_exe, probe, read_frames
 from bench.memory import _PeakSampler, make_clip
@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--weights", help="checkpoint (default: the shipped weights)")
     p.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     p.add_argument("--mode", default="cutout")
+    p.add_argument("--focus", choices=["preset", "on", "off"], default="preset",
+                   help="the person-focused second pass: as each preset says (default), or forced on/off")
     p.add_argument("--backends", nargs="+", default=["int8", "onnx", "torch"], choices=["int8", "onnx", "torch"],
                    help="for the model-only table (the pipeline runs what the app runs: backend auto)")
     p.add_argument("--model-only", action="store_true", help="skip the transcode and pipeline runs")
@@ -91,11 +93,12 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
             print(f"each preset run {args.repeat}x, each run paired with a bare ffmpeg transcode just before it "
                   "(a shared machine drifts: ratios are taken within a pair); medians:\n")
-            print(f"{'preset':>9} {'size':>5} {'every':>5} {'frames':>7} {'transcode s':>12} {'wall s':>7} {'fps':>6} "
+            print(f"{'preset':>9} {'size':>5} {'every':>5} {'2nd':>4} {'frames':>7} {'transcode s':>12} {'wall s':>7} {'fps':>6} "
                   f"{'wall/dur':>9} {'wall/transcode':>15} {'(min-max)':>12} {'peak RSS MB':>12}")
             for preset in args.presets:
                 seg = base.with_infer_size(preset_infer_size(base.spec.infer_size, preset))
                 every = preset_keyframes(preset)
+                focus = preset_focus(preset) if args.focus == "preset" else args.focus == "on"
                 floors, walls, ratios, peaks = [], [], [], []
                 for _ in range(args.repeat):
                     floors.append(transcode_seconds(clip, Path(tmp) / "transcode.mp4"))
@@ -103,14 +106,15 @@ def main(argv: list[str] | None = None) -> None:
                     sampler.start()
                     start = time.perf_counter()
                     result = segment_video(clip, Path(tmp) / f"{preset}.mp4",
-                                           RenderOptions(mode=args.mode, keyframe_every=every), segmenter=seg)
+                                           RenderOptions(mode=args.mode, keyframe_every=every, focus=focus),
+                                           segmenter=seg)
                     walls.append(time.perf_counter() - start)
                     sampler.done.set()
                     sampler.join()
                     ratios.append(walls[-1] / floors[-1])
                     peaks.append(sampler.peak)
                 floor, wall, ratio = (statistics.median(v) for v in (floors, walls, ratios))
-                print(f"{preset:>9} {seg.infer_size:>5} {every:>5} {result.frames:>7} {floor:>12.1f} {wall:>7.1f} "
+                print(f"{preset:>9} {seg.infer_size:>5} {every:>5} {'on' if focus else 'off':>4} {result.frames:>7} {floor:>12.1f} {wall:>7.1f} "
                       f"{result.frames / wall:>6.1f} {wall / info.duration:>9.2f} {ratio:>15.2f} "
                       f"{f'{min(ratios):.2f}-{max(ratios):.2f}':>12} {max(peaks):>12.0f}", flush=True)
         print()

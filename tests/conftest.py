@@ -101,7 +101,7 @@ def _private_cache(tmp_path_factory):
 def fake_mediapipe_python(tmp_path) -> Path:
     """A 'python' whose mediapipe is a stand-in, for the MediaPipe teacher (train/mediapipe_teacher.py) without
     MediaPipe's own venv. Selfie Segmentation: every bright pixel is a person (confidence 1). Pose: the same
-    pixels at confidence 0.2 + 0.05 * (frames it has been fed before), so a test can tell that it saw every frame
+    pixels at confidence 0.6 + 0.05 * (frames it has been fed before), so a test can tell that it saw every frame
     in order (video mode), and no mask at all (no pose) for a frame with no bright pixel."""
     import stat
 
@@ -124,7 +124,7 @@ def fake_mediapipe_python(tmp_path) -> Path:
         "    def __exit__(self, *a): pass\n"
         "    def process(self, rgb):\n"
         "        person = rgb.mean(axis=2) > 127\n"
-        "        conf = np.float32(min(1.0, 0.2 + 0.05 * self.seen))\n"
+        "        conf = np.float32(min(1.0, 0.6 + 0.05 * self.seen))\n"
         "        self.seen += 1\n"
         "        return types.SimpleNamespace(segmentation_mask=person * conf if person.any() else None)\n"
         "solutions = types.SimpleNamespace(selfie_segmentation=types.SimpleNamespace("

@@ -14,8 +14,8 @@ def test_bench_prints_transcode_pipeline_and_model_figures(tmp_path, capsys):
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.split()[:1] == ["fast"])
     fields = row.split()
-    assert fields[1:4] == ["320", "4", "30"]                  # size, keyframe interval, frames
-    ratio, spread = float(fields[8]), fields[9]
+    assert fields[1:5] == ["320", "4", "off", "30"]           # size, keyframe interval, second pass, frames
+    ratio, spread = float(fields[9]), fields[10]
     lo, hi = map(float, spread.split("-"))
     assert lo <= ratio <= hi and ratio > 0                    # the median lies within its 2 runs' range
     assert "backend int8" in out and re.search(r"^\s+int8\s+\d+\.\d", out, re.M)
@@ -44,7 +44,10 @@ def test_mediapipe_comparison_runs_end_to_end(tmp_path, capsys, tiny_weights, fa
                     str(tmp_path / "data"), "--picture", str(tmp_path / "side.png")])
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("seq "))
-    assert [float(v) for v in row.split()[1:3]] == [1.0, 1.0]        # both MediaPipe models: the masks exactly
+    # Pose and both Selfie models (the stand-in: bright pixels, the masks exactly); ours: two numbers in [0, 1].
+    assert [float(v) for v in row.split()[1:4]] == [1.0, 1.0, 1.0]
+    assert all(0 <= float(v) <= 1 for v in row.split()[4:6])
+    assert next(line for line in out.splitlines() if line.startswith("mean ")).split()[1:4] == ["1.0000"] * 3
     picture = cv2.imread(str(tmp_path / "side.png"))
     assert picture.shape == (3 * 150, 200, 3)                         # frame / ours / MediaPipe, 200 px wide
 

@@ -264,8 +264,8 @@ def test_pose_teacher_labels_a_folder_of_clips_in_video_mode(tmp_path, fake_medi
         img = cv2.imread(str(out / "a" / "images" / f"a_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
         conf = cv2.imread(str(out / "a" / "masks" / f"a_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
         # The stand-in's confidence grows with every frame it was fed: frame i saw i frames before it.
-        expected = round((0.2 + 0.05 * i) * 255)
-        assert set(np.unique(conf[img > 127])) == {expected} and conf[img < 20].max() == 0
+        expected = (0.6 + 0.05 * i) * 255
+        assert np.abs(conf[img > 127] - expected).max() <= 1 and conf[img < 20].max() == 0
     assert (out / "a.sheet.png").is_file() and (out / "b.sheet.png").is_file()
     recs = find_records(out)
     assert len(recs) == 5 and all(r.soft for r in recs)
@@ -273,7 +273,7 @@ def test_pose_teacher_labels_a_folder_of_clips_in_video_mode(tmp_path, fake_medi
     # A soft label trains as its confidence, and is a person only above one half when scored.
     rec = next(r for r in recs if r.name == "a_00000")
     img, target = rec.load_target()
-    assert np.isclose(target.max(), 51 / 255) and rec.load()[1].max() == 0
+    assert np.isclose(target.max(), 153 / 255) and target.min() == 0 and rec.load()[1].max() == 1
 
 
 def test_label_with_selfie_segmentation_and_its_errors(tmp_path, fake_mediapipe_python, capsys):
