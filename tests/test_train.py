@@ -346,6 +346,15 @@ def test_soft_targets_train_towards_the_teachers_confidence(tmp_path):
         values = set(np.round(sample["soft"].numpy().astype(np.float64), 3).ravel().tolist())
         assert values <= {0.0, 0.298, 0.6} and 0.6 in values
         assert torch.equal(sample["mask"], (sample["soft"] > 0.5).long())
+    banded = TrainSet(soft, AugmentConfig(size=(64, 96), infer_size=64, photometric=False, paste_prob=0.0,
+                                          ignore_band=(0.2, 0.5)), seed=0)
+    for i in range(len(ds)):    # the same crops; the teacher's unsure rim (0.3) is now not trained on
+        a, b = ds[i], banded[i]
+        rim = np.isclose(a["soft"].numpy(), 0.298, atol=1e-3)
+        assert rim.any() and (b["mask"].numpy()[rim] == IGNORE).all()
+        assert torch.equal(a["mask"][torch.from_numpy(~rim)], b["mask"][torch.from_numpy(~rim)])
+    with pytest.raises(ValueError, match="ignore band"):
+        TrainConfig(train=("x",), ignore_band=(0.8, 0.2))
     # (index, 1): the crop is turned, for whole batches of landscape crops between portrait ones.
     assert ds[(0, 1)]["image"].shape == (3, 96, 64) and ds[(0, 0)]["image"].shape == (3, 64, 96)
 

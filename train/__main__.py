@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--classes", type=int, default=1, help="> 1 for multi-class video/mask.npy sets")
     p.add_argument("--infer-size", type=int, default=320, help="long side at inference (stored in the weights)")
     p.add_argument("--size", type=_size, default=(256, 256), help="training crop HxW")
+    p.add_argument("--train-repeat", type=int, default=1,
+                   help="count the --train sets N times per pass: weighs hand-labelled photos against --pseudo frames")
+    p.add_argument("--ignore-band", type=_pair, metavar="LO,HI",
+                   help="soft labels with confidence inside (LO, HI) are not trained on, e.g. 0.2,0.8")
     p.add_argument("--turn-every", type=int, default=0,
                    help="every Nth batch gets its crop turned (HxW -> WxH): portrait and landscape framing")
     p.add_argument("--zoom", type=_pair, default=(0.45, 2.2), help="crop zoom range around the inference scale")
@@ -93,6 +97,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     return TrainConfig(
         train=tuple(a.train), val=tuple(a.val), test=tuple(a.test), negatives=tuple(a.negatives),
         pseudo=tuple(a.pseudo), video_val=tuple(a.video_val), turn_every=a.turn_every,
+        train_repeat=a.train_repeat, ignore_band=a.ignore_band,
         coco_ann=a.coco_ann, coco_images=a.coco_images, out=a.out, val_fraction=a.val_fraction,
         split_seed=a.split_seed, epochs=a.epochs, lr=a.lr, batch=a.batch, optimizer=a.optimizer,
         weight_decay=a.weight_decay, scheduler=a.scheduler, warmup_steps=a.warmup_steps, loss=a.loss,

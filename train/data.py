@@ -246,6 +246,9 @@ class AugmentConfig:
     rotate: float = 12.0
     paste_prob: float = 0.5             # person pasted onto a negative / person moved onto a new background
     photometric: bool = True
+    # Soft labels' confidence strictly inside (lo, hi) is ignored by the loss: a teacher's blurry rim then
+    # teaches nothing, and the edges are learnt from the hand-labelled photos. None: train on it as it is.
+    ignore_band: tuple[float, float] | None = None
 
 
 def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
@@ -310,11 +313,18 @@ class TrainSet(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
+    def _target(self, record: Record) -> tuple[np.ndarray, np.ndarray]:
+        img, t = load_target(record)
+        band = self.cfg.ignore_band
+        if band and getattr(record, "soft", False):
+            t = np.where((t > band[0]) & (t < band[1]), np.float32(-1), t)
+        return img, t
+
     def _paste(self, bg: np.ndarray, bg_t: np.ndarray, cfg: AugmentConfig,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Copy-paste: a person from another labelled image (a photo or a pseudo-labelled frame), at a random
         size and place, over this crop; the label's confidence is the paste's alpha."""
-        img, t = load_target(self.positives[int(rng.integers(len(self.positives)))])
+        img, t = self._target(self.positives[int(rng.integers(len(self.positives)))])
         # The smallest pasted person follows --zoom when it goes below the default, so a run asking for small
         # people (video frames: a dancer ~80 px tall at long side 320) also gets them on real backgrounds.
         fg, ft = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
@@ -327,7 +337,7 @@ class TrainSet(Dataset):
         if not self.binary:
             img, mask = _warp(*self.records[i].load(), cfg, rng)
             return self._out(img, mask.astype(np.int64), None, rng)
-        img, t = _warp(*load_target(self.records[i]), cfg, rng)
+        img, t = _warp(*self._target(self.records[i]), cfg, rng)
         if self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
             if i >= self.n_pos:
                 img, t = self._paste(img, t, cfg, rng)

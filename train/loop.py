@@ -76,6 +76,8 @@ class TrainConfig:
     infer_size: int = 320
     size: tuple[int, int] = (256, 256)
     turn_every: int = 0                 # every n-th batch gets crops turned to (w, h): both orientations
+    train_repeat: int = 1               # the --train sets count this many times against the pseudo-labelled ones
+    ignore_band: tuple[float, float] | None = None   # soft labels inside (lo, hi) are not trained on
     zoom: tuple[float, float] = (0.45, 2.2)
     paste_prob: float = 0.5
     photometric: bool = True
@@ -101,8 +103,10 @@ class TrainConfig:
             raise ValueError("optimizer must be adam or adamw")
         if not self.train and not self.coco_ann:
             raise ValueError("nothing to train on: give --train DIR (or --coco-ann with --coco-images)")
-        if self.epochs < 1 or self.batch < 1:
-            raise ValueError("epochs and batch must be at least 1")
+        if self.epochs < 1 or self.batch < 1 or self.train_repeat < 1:
+            raise ValueError("epochs, batch and train_repeat must be at least 1")
+        if self.ignore_band and not 0 <= self.ignore_band[0] < self.ignore_band[1] <= 1:
+            raise ValueError("the ignore band is LO,HI with 0 <= LO < HI <= 1")
 
     def spec(self) -> ModelSpec:
         return ModelSpec(arch=self.arch, encoder=self.encoder, decoder_channels=self.decoder_channels,
@@ -420,8 +424,9 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
         _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
         print(f"data: {len(train_recs)} train + {len(pseudo_recs)} pseudo-labelled + {len(neg)} negatives, "
               f"{len(val_recs)} val, {len(vval_recs)} video val, {len(test_recs)} test", flush=True)
-    train_recs = train_recs + pseudo_recs
+    train_recs = train_recs * cfg.train_repeat + pseudo_recs
     aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
+                        ignore_band=tuple(cfg.ignore_band) if cfg.ignore_band else None,
                         photometric=cfg.photometric)
     trainset = TrainSet(train_recs, aug, negatives=neg, seed=cfg.seed, binary=cfg.classes == 1)
     per_rank = len(trainset) // world
