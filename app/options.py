@@ -23,11 +23,11 @@ class InputError(ValueError):
 
 
 MODES = ("mask", "overlay", "cutout", "transparent", "blur", "replace", "collage")
-VIDEO_FORMATS = ("mp4", "gif", "webm")
+VIDEO_FORMATS = ("mp4", "gif", "webm", "mov", "zip")     # mov: ProRes for editors; zip: numbered PNGs
 IMAGE_FORMATS = ("png", "jpg", "webp")
 # Formats that can carry an alpha channel; elsewhere "transparent" is shown over a checkerboard.
-ALPHA_FORMATS = ("gif", "webm", "png", "webp")
-_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".gif": "gif", ".webm": "webm",
+ALPHA_FORMATS = ("gif", "webm", "mov", "zip", "png", "webp")
+_SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".gif": "gif", ".webm": "webm", ".mov": "mov", ".zip": "zip",
              ".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"}
 
 Colour = tuple[int, int, int]

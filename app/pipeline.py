@@ -34,7 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from app import compose
 from app.options import ALPHA_FORMATS, DEFAULT_PRESET, IMAGE_FORMATS, VIDEO_FORMATS, InputError, Limits, \
     RenderOptions, format_from_path, preset_infer_size
-from app.video_io import MediaInfo, VideoWriter, probe, read_frames
+from app.video_io import MediaInfo, open_writer, probe, read_frames
 from model import Segmenter, inference_threads
 from model.segmenter import inference_shape
 from model.checkpoint import publish
@@ -144,7 +144,7 @@ def _render_fn(options: RenderOptions, height: int, width: int, fmt: str, limits
     elif mode == "transparent":
         bg = conv(compose.checkerboard(height, width))
         notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
-                     "choose WebM, GIF or PNG for a truly transparent file")
+                     "choose MOV (ProRes 4444), WebM, a ZIP of PNGs, GIF or PNG for a truly transparent file")
     else:
         bg = solid(options.background)
     if mode == "collage":
@@ -352,7 +352,7 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     start = time.perf_counter()
     tmp = _temp_beside(dst)
     try:
-        writer = VideoWriter(tmp, fmt, out_w, out_h, info.fps_fraction, alpha=alpha, audio_from=info,
+        writer = open_writer(tmp, fmt, out_w, out_h, info.fps_fraction, alpha=alpha, audio_from=info,
                              crf=options.crf, gif_fps=options.gif_fps, gif_long_side=options.gif_long_side,
                              matrix=matrix or "bt601")
         refiner = Refiner(options.refine)

@@ -46,15 +46,20 @@ MODE_LABELS = {
     "cutout": "Cutout on a colour",
     "transparent": "Transparent cutout",
     "overlay": "Highlight overlay",
-    "mask": "Black & white mask",
+    "mask": "Black & white mask (matte for track matte / luma key)",
     "blur": "Blurred background",
     "replace": "New background image",
     "collage": "Side by side",
 }
-VIDEO_FORMATS = {"MP4": "mp4", "WebM": "webm", "GIF": "gif"}
+VIDEO_FORMATS = {"MP4": "mp4", "WebM": "webm", "GIF": "gif", "MOV (ProRes)": "mov", "PNG frames (ZIP)": "zip"}
 IMAGE_FORMATS = {"PNG": "png", "JPG": "jpg", "WebP": "webp"}
 MIME = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "png": "image/png", "jpg": "image/jpeg",
-        "webp": "image/webp"}
+        "webp": "image/webp", "mov": "video/quicktime", "zip": "application/zip"}
+# For an editor, not a browser: no preview, a line on where they go instead.
+EDITOR_FORMATS = {"mov": "Apple ProRes (4444 with alpha for a transparent cutout, else 422 HQ): Premiere Pro, "
+                         "DaVinci Resolve, After Effects, Final Cut Pro and CapCut desktop import it.",
+                  "zip": "Numbered PNG frames (with alpha for a transparent cutout) and the audio as audio.m4a: "
+                         "import the frames as an image sequence in any editor."}
 # Codecs Chromium/Firefox/Safari play in a <video>; anything else is previewed by its first frame.
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
 PREVIEW_HEIGHT = 440   # px: a tall phone clip should not push everything else off the screen
@@ -341,7 +346,7 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
     is_image = upload is not None and upload.kind == "image"
     formats = IMAGE_FORMATS if is_image else VIDEO_FORMATS
     if mode == "transparent" and not is_image:
-        labels = ["WebM", "GIF", "MP4"]   # the formats that keep transparency first
+        labels = ["WebM", "MOV (ProRes)", "PNG frames (ZIP)", "GIF", "MP4"]   # the formats that keep transparency first
     else:
         labels = list(formats)
     label = st.radio("Format", labels, key=f"format_{'image' if is_image else 'video'}_{mode == 'transparent'}",
@@ -408,6 +413,8 @@ def show_result(result: dict) -> None:
         width = fit_width(result["width"], result["height"])
         if fmt in ("mp4", "webm"):
             st.video(str(path), format=MIME[fmt], loop=True, width=width)
+        elif fmt in EDITOR_FORMATS:
+            st.info(EDITOR_FORMATS[fmt] + " Browsers cannot play it: download it.")
         else:
             st.image(str(path), width=width)
     with right:

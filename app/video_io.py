@@ -1,4 +1,5 @@
-"""ffmpeg at the edges: probe a file, stream its frames in, stream frames out (MP4, WebM, GIF) with audio.
+"""ffmpeg at the edges: probe a file, stream its frames in, stream frames out (MP4, WebM, MOV, GIF, a ZIP of
+PNGs) with audio.
 
     >>> from app.video_io import probe, read_frames, VideoWriter
     >>> info = probe("clip.mp4")
@@ -264,9 +265,10 @@ def _even(n: int) -> int:
 
 
 class VideoWriter:
-    """Streams frames into an MP4 (H.264 + AAC, faststart), WebM (VP9 + Opus, alpha optional) or GIF.
+    """Streams frames into an MP4 (H.264 + AAC, faststart), WebM (VP9 + Opus, alpha optional), MOV (Apple
+    ProRes for editors: 4444 with alpha when `alpha`, else 422 HQ; the source's audio as AAC) or GIF.
 
-    Frames are uint8 RGB (H, W, 3), or RGBA (H, W, 4) when `alpha=True` (WebM/GIF only). Odd sizes are
+    Frames are uint8 RGB (H, W, 3), or RGBA (H, W, 4) when `alpha=True` (WebM/MOV/GIF only). Odd sizes are
     padded to even by repeating the last row/column, since yuv420p cannot hold odd sizes. MP4/WebM also take
     I420 frames (see `write`) in `matrix` ("bt601" or "bt709"), which the file then declares.
     """
@@ -274,7 +276,7 @@ class VideoWriter:
     def __init__(self, path: str | Path, fmt: str, width: int, height: int, fps_fraction: str, *,
                  alpha: bool = False, audio_from: MediaInfo | None = None, crf: int = 20,
                  gif_fps: float = 15.0, gif_long_side: int = 480, matrix: str = "bt601") -> None:
-        if fmt not in ("mp4", "webm", "gif"):
+        if fmt not in ("mp4", "webm", "mov", "gif"):
             raise ValueError(f"unsupported video format {fmt}")
         if alpha and fmt == "mp4":
             raise ValueError("MP4 (H.264) has no alpha channel")
@@ -286,7 +288,7 @@ class VideoWriter:
         # MP4/WebM get YUV 4:2:0 converted here (OpenCV: ~1 ms a 1080x1920 frame, a tenth of what ffmpeg's
         # RGB -> YUV scaler costs), in `matrix`, and the file says which, so every player turns it back into the
         # same RGB; GIF needs RGB for its palette anyway.
-        self._yuv, self.matrix = fmt != "gif", matrix
+        self._yuv, self.matrix = fmt in ("mp4", "webm"), matrix
         pix_fmt = ("yuva420p" if alpha else "yuv420p") if self._yuv else ("rgba" if alpha else "rgb24")
         video = ffmpeg.input("pipe:", format="rawvideo", pix_fmt=pix_fmt, s=f"{self.out_w}x{self.out_h}",
                              framerate=fps_fraction)
@@ -298,12 +300,17 @@ class VideoWriter:
         if audio_from is not None and audio_from.has_audio and fmt != "gif":
             audio = ffmpeg.input(str(audio_from.path)).audio
         out_args: dict = {"format": fmt, "shortest": None} if audio is not None else {"format": fmt}
+        if fmt in ("mp4", "mov") and audio is not None:
+            same = audio_from.audio_codec == "aac"
+            out_args.update(acodec="copy" if same else "aac", **({} if same else {"audio_bitrate": "160k"}))
         if fmt == "mp4":
             out_args.update(vcodec="libx264", pix_fmt="yuv420p", preset="ultrafast", crf=crf, movflags="+faststart",
                             **colour)
-            if audio is not None:
-                same = audio_from.audio_codec == "aac"
-                out_args.update(acodec="copy" if same else "aac", **({} if same else {"audio_bitrate": "160k"}))
+        elif fmt == "mov":
+            # ProRes as Apple's encoders write it (vendor apl0): 4444 keeps the alpha (16-bit alpha plane), which
+            # Premiere, Resolve, After Effects and Final Cut read as transparency; 422 HQ otherwise.
+            out_args.update(vcodec="prores_ks", pix_fmt="yuva444p10le" if alpha else "yuv422p10le", vendor="apl0",
+                            **{"profile:v": "4444" if alpha else "3"}, **colour)
         elif fmt == "webm":
             out_args.update(vcodec="libvpx-vp9", pix_fmt="yuva420p" if alpha else "yuv420p", crf=max(crf + 12, 30),
                             **{"b:v": 0, "deadline": "realtime", "cpu-used": 8, "row-mt": 1}, **colour)
@@ -381,6 +388,76 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class PngZipWriter:
+    """Streams frames into a ZIP of numbered PNGs (`frame_000001.png`, ...: RGB, or RGBA when `alpha`) that an
+    editor imports as an image sequence, plus the source's audio as `audio.m4a` (copied when it is AAC, else
+    re-encoded to AAC) when there is one. One PNG at a time goes into the
+    archive: memory stays flat however long the clip. Same interface as VideoWriter."""
+
+    def __init__(self, path: str | Path, width: int, height: int, *, alpha: bool = False,
+                 audio_from: MediaInfo | None = None, compress_level: int = 1) -> None:
+        import zipfile
+
+        self.path, self.fmt, self.alpha = Path(path), "zip", alpha
+        self.width, self.height = width, height
+        self.frames = 0
+        self._audio_from = audio_from if audio_from is not None and audio_from.has_audio else None
+        self._level = compress_level        # PNG's own deflate: 1 is fast and close in size to 9 on video frames
+        # PNG is already compressed: the archive only stores it.
+        self._zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
+
+    def write(self, frame: np.ndarray) -> None:
+        import cv2
+
+        channels = 4 if self.alpha else 3
+        if frame.shape != (self.height, self.width, channels) or frame.dtype != np.uint8:
+            raise ValueError(f"frame {frame.dtype}{frame.shape} does not match writer {self.height}x{self.width}x"
+                             f"{channels}")
+        bgr = cv2.cvtColor(frame, cv2.COLOR_RGBA2BGRA if self.alpha else cv2.COLOR_RGB2BGR)
+        ok, png = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, self._level])
+        if not ok:
+            raise FFmpegError("could not encode a PNG frame")
+        self.frames += 1
+        self._zip.writestr(f"frame_{self.frames:06d}.png", png.tobytes())
+
+    def close(self) -> None:
+        """Add the audio (extracted by ffmpeg, copied when it is AAC) and finish the archive."""
+        import tempfile
+
+        try:
+            if self._audio_from is not None:
+                with tempfile.TemporaryDirectory() as tmp:
+                    audio = Path(tmp) / "audio.m4a"
+                    codec = ["-c:a", "copy"] if self._audio_from.audio_codec == "aac" else ["-c:a", "aac", "-b:a", "160k"]
+                    run = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(self._audio_from.path),
+                                          "-vn", "-map", "0:a:0", *codec, str(audio)], capture_output=True, text=True)
+                    if run.returncode:
+                        raise FFmpegError(f"ffmpeg could not copy the audio: {run.stderr[-500:]}")
+                    self._zip.write(audio, "audio.m4a")
+        finally:
+            self._zip.close()
+
+    def abort(self) -> None:
+        self._zip.close()
+
+    def __enter__(self) -> "PngZipWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+def open_writer(path: str | Path, fmt: str, width: int, height: int, fps_fraction: str, *, alpha: bool = False,
+                audio_from: MediaInfo | None = None, **kwargs) -> "VideoWriter | PngZipWriter":
+    """The writer for an output format: a ZIP of PNGs, or a video file through ffmpeg (VideoWriter)."""
+    if fmt == "zip":
+        return PngZipWriter(path, width, height, alpha=alpha, audio_from=audio_from)
+    return VideoWriter(path, fmt, width, height, fps_fraction, alpha=alpha, audio_from=audio_from, **kwargs)
 
 
 def stream_info(path: str | Path) -> dict:

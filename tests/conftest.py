@@ -75,6 +75,20 @@ def tiny_segmenter(tiny_weights):
     return Segmenter.from_checkpoint(tiny_weights, device="cpu")
 
 
+class Brightness(torch.nn.Module):
+    """A 'network' that calls every bright pixel a person: what it finds depends only on what it is shown, so
+    tests get real, predictable mattes without a trained model."""
+
+    def forward(self, x):
+        return (x.mean(1, keepdim=True) - 0.5) * 40
+
+
+def brightness_segmenter(size: int = 384):
+    from model import ModelSpec, Segmenter
+
+    return Segmenter(Brightness(), ModelSpec(infer_size=size), device="cpu")
+
+
 @pytest.fixture(scope="session")
 def tiny_app(tiny_weights, tmp_path_factory):
     """The web app started with the Dockerfile's exact command on 127.0.0.1 (tiny random model): its URL."""

@@ -6,25 +6,17 @@ import subprocess
 import cv2
 import numpy as np
 import pytest
-import torch
-from torch import nn
+from conftest import brightness_segmenter
 
 from app.options import RenderOptions
 from app.pipeline import segment_image, segment_video
-from model import ModelSpec, Segmenter
+from model import Segmenter
 from model.focus import Focus, frame_crop, people_box, second_pass
 from model.refine import Keyframes
 
 
-class _Brightness(nn.Module):
-    """A 'network' that calls every bright pixel a person: what it finds depends only on what it is shown."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return (x.mean(1, keepdim=True) - 0.5) * 40
-
-
 def _segmenter(size: int = 384) -> Segmenter:
-    return Segmenter(_Brightness(), ModelSpec(infer_size=size), device="cpu")
+    return brightness_segmenter(size)
 
 
 H, W = 1920, 1080
