@@ -38,7 +38,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--format", "-f", choices=VIDEO_FORMATS + IMAGE_FORMATS,
                    help="output format (default: from --out's extension; in a folder: mp4 for clips, png for photos)")
     p.add_argument("--background", "-b", default="white",
-                   help="cutout colour (white, #00ff00, 0,255,0) or an image file, which implies --mode replace")
+                   help="cutout colour (white, #00ff00, 0,255,0), or a picture or video file, which implies --mode "
+                        "replace (a video plays behind the dancer: looped when shorter, cut when longer)")
     p.add_argument("--tint", default="red", help="overlay colour")
     p.add_argument("--weights", "-w", type=Path, help="a .safetensors checkpoint (default: weights/default.safetensors)")
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET,

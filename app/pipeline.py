@@ -34,7 +34,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from app import compose
 from app.options import ALPHA_FORMATS, DEFAULT_PRESET, IMAGE_FORMATS, VIDEO_FORMATS, InputError, Limits, \
     RenderOptions, format_from_path, preset_infer_size
-from app.video_io import MediaInfo, open_writer, probe, read_frames
+from app.video_io import FFmpegError, MediaInfo, open_writer, probe, read_frames
 from model import Segmenter, inference_threads
 from model.segmenter import inference_shape
 from model.checkpoint import publish
@@ -139,9 +139,10 @@ def _render_fn(options: RenderOptions, height: int, width: int, fmt: str, limits
         if source == "i420":
             return _Blend(np.asarray, lambda f: compose.blurred_i420(f, sigma), 0.0, 1.0, yuv), False, notes
         return _Blend(conv, lambda f: conv(compose.blurred(f, sigma)), 0.0, 1.0, yuv), False, notes
-    if mode == "replace":
-        bg = conv(compose.fit_cover(_load_rgb(Path(options.background_image), limits or Limits()), height, width))
-    elif mode == "transparent":
+    if mode == "replace":      # a picture, or a clip that plays behind the dancer frame by frame
+        backdrop = _backdrop(Path(options.background_image), height, width, limits or Limits(), conv)
+        return _Blend(frame_in, backdrop, 0.0, 1.0, yuv), False, notes
+    if mode == "transparent":
         bg = conv(compose.checkerboard(height, width))
         notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
                      "choose MOV (ProRes 4444), WebM, a ZIP of PNGs, GIF or PNG for a truly transparent file")
@@ -179,6 +180,53 @@ class _Blend:
         from app.fused import matte_blend_i420
 
         return matte_blend_i420(a, b, luma, self.fg(frame), self.bg(frame), self.w0, self.w1, threshold)
+
+
+class _ClipBackground:
+    """A background clip behind the dancer: each call gives its next frame, fitted to cover the output (no bars,
+    no squashing) in the output's colours; looped when shorter than the foreground, cut when longer, its audio
+    ignored. Decoded as it plays (one frame at a time), so memory stays flat. Called in frame order."""
+
+    def __init__(self, info: MediaInfo, height: int, width: int, conv: Callable) -> None:
+        self.info, self.height, self.width, self.conv = info, height, width, conv
+        self._frames: Iterator[np.ndarray] | None = None
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        for _ in range(2):      # at the end of the clip, start it again once
+            if self._frames is None:
+                self._frames = read_frames(self.info)
+            nxt = next(self._frames, None)
+            if nxt is not None:
+                return self.conv(compose.fit_cover(nxt, self.height, self.width))
+            self._frames = None
+        raise InputError(f"the background {self.info.path.name} has no frames that could be decoded")
+
+    def close(self) -> None:
+        if self._frames is not None:
+            self._frames.close()    # stops its ffmpeg
+            self._frames = None
+
+
+def _close_background(render: Callable) -> None:
+    """Stop a background clip's decoder at the end of a job (or when it fails)."""
+    close = getattr(getattr(render, "bg", None), "close", None)
+    if close is not None:
+        close()
+
+
+def _backdrop(path: Path, height: int, width: int, limits: Limits, conv: Callable) -> Callable:
+    """frame -> background frame for mode "replace": a picture (made once) or a clip (_ClipBackground)."""
+    if is_still_image(path):
+        still = conv(compose.fit_cover(_load_rgb(path, limits), height, width))
+        return lambda f: still
+    try:
+        info = probe(path)
+    except (FFmpegError, InputError):
+        raise InputError(f"the background {path.name} is neither a picture nor a video that could be read") from None
+    if max(info.width, info.height) > limits.max_side:
+        raise InputError(f"the background {path.name} is {info.width}x{info.height}; the largest frame side "
+                         f"allowed is {limits.max_side} pixels")
+    return _ClipBackground(info, height, width, conv)
 
 
 def _output_size(options: RenderOptions, height: int, width: int, fmt: str) -> tuple[int, int]:
@@ -405,6 +453,7 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
         publish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
+        _close_background(render)
     if info.frames and abs(writer.frames - info.frames) > max(2, info.frames // 50):
         notes.append(f"the clip declared {info.frames} frames but {writer.frames} could be decoded")
     return Result(path=dst, kind="video", format=fmt, frames=writer.frames, seconds=time.perf_counter() - start,
@@ -473,6 +522,7 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
         publish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
+        _close_background(render)
     return Result(path=dst, kind="image", format=fmt, frames=1, seconds=time.perf_counter() - start,
                   width=out.shape[1], height=out.shape[0], notes=tuple(notes))
 

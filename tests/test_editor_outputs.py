@@ -72,3 +72,44 @@ def test_other_modes_give_prores_422_and_rgb_pngs_and_no_audio_file_for_a_silent
 @pytest.mark.parametrize("name, fmt", [("clip.MOV", "mov"), ("frames.zip", "zip")])
 def test_the_file_name_asks_for_the_format(name, fmt):
     assert format_from_path(name) == fmt
+
+
+def _grey_clip(path, levels: list[int], size: str = "64x48", rate: int = 30):
+    w, h = map(int, size.split("x"))
+    enc = subprocess.Popen(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "gray", "-s", size, "-r", str(rate),
+                            "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(path)],
+                           stdin=subprocess.PIPE)
+    enc.communicate(b"".join(np.full((h, w), v, np.uint8).tobytes() for v in levels))
+    assert enc.returncode == 0
+    return path
+
+
+@pytest.mark.parametrize("frames", [10, 200])
+def test_a_clip_as_the_background_loops_when_shorter_and_is_cut_when_longer(tmp_path, frames):
+    """Nobody in the foreground (black frames: the brightness model sees no one), so the output is the background
+    clip itself: frame i shows background frame i (mod its length), fitted to the 320x240 output."""
+    from conftest import make_clip
+
+    fg = make_clip(tmp_path / "fg.mp4", source="color", size="320x240", seconds=3)      # black
+    levels = [40 + (i * 17) % 180 for i in range(frames)]
+    bg = _grey_clip(tmp_path / "bg.mp4", levels)
+    out = segment_video(fg, tmp_path / "out.mp4", RenderOptions(mode="replace", background_image=str(bg)),
+                        segmenter=brightness_segmenter(64))
+    video, audio = _streams(out.path)
+    assert out.frames == int(video["nb_read_frames"]) == 90 and float(video["duration"]) == pytest.approx(3.0, abs=0.05)
+    assert len(audio) == 1                                            # the foreground's audio; the background's ignored
+    grey = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out.path), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                          capture_output=True, check=True).stdout
+    means = np.frombuffer(grey, np.uint8).reshape(90, 240, 320).mean(axis=(1, 2))
+    assert np.abs(means - [levels[i % frames] for i in range(90)]).max() < 3
+
+
+def test_a_background_that_is_no_picture_or_clip_is_one_clear_sentence(tmp_path, media):
+    from app.options import InputError
+
+    bad = tmp_path / "holiday.mp4"
+    bad.write_bytes(b"not a video at all" * 100)
+    with pytest.raises(InputError, match=r"^the background holiday.mp4 is neither a picture nor a video"):
+        segment_video(media / "clip.mp4", tmp_path / "out.mp4", RenderOptions(mode="replace", background_image=str(bad)),
+                      segmenter=brightness_segmenter(64))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["holiday.mp4"]
