@@ -48,7 +48,7 @@ MODE_LABELS = {
     "overlay": "Highlight overlay",
     "mask": "Black & white mask (matte for track matte / luma key)",
     "blur": "Blurred background",
-    "replace": "New background image",
+    "replace": "New background (picture or clip)",
     "collage": "Side by side",
 }
 VIDEO_FORMATS = {"MP4": "mp4", "WebM": "webm", "GIF": "gif", "MOV (ProRes)": "mov", "PNG frames (ZIP)": "zip"}
@@ -247,7 +247,7 @@ def background_image(uploaded) -> str | None:
             _unlink(held[1])
         st.session_state.background = held = None
     if uploaded is not None and held is None:
-        path = scratch().new_file("background", _suffix(uploaded.name, IMAGE_TYPES))
+        path = scratch().new_file("background", _suffix(uploaded.name, IMAGE_TYPES + VIDEO_TYPES))
         path.write_bytes(uploaded.getbuffer())
         held = st.session_state.background = (uploaded.file_id, path)
     return str(held[1]) if held else None
@@ -341,7 +341,9 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
     elif mode == "blur":
         kwargs["blur_sigma"] = float(st.slider("Blur strength (0: automatic)", 0, 60, 0, key="blur"))
     elif mode == "replace":
-        bg = st.file_uploader("Background image", type=IMAGE_TYPES, key="background_upload")
+        bg = st.file_uploader("Background picture or clip", type=IMAGE_TYPES + VIDEO_TYPES, key="background_upload",
+                              help="A clip plays behind the dancer: looped when shorter, cut when longer, its sound "
+                                   "left out.")
         kwargs["background_image"] = background_image(bg)
     is_image = upload is not None and upload.kind == "image"
     formats = IMAGE_FORMATS if is_image else VIDEO_FORMATS
@@ -362,7 +364,7 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
     """Run the pipeline with a live progress bar; keep the result (or the error sentence) in the session."""
     st.session_state.pop("error", None)
     if kwargs["mode"] == "replace" and not kwargs.get("background_image"):
-        st.session_state.error = "Choose a background image for 'New background image', then run again."
+        st.session_state.error = "Choose a background picture or clip for 'New background', then run again."
         return
     folder = scratch()
     dst = folder.new_file("result", f".{fmt}")
