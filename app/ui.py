@@ -31,7 +31,7 @@ from pathlib import Path
 from PIL import Image
 
 from app import pipeline
-from app.options import PRESETS, InputError, Limits, RenderOptions, parse_colour, preset_infer_size, \
+from app.options import PRESETS, InputError, Limits, RefineOptions, RenderOptions, parse_colour, preset_infer_size, \
     preset_focus, preset_keyframes
 from app.video_io import MediaInfo, probe, read_frames
 from model import Segmenter
@@ -357,7 +357,32 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
                       format_func=str.capitalize, horizontal=True,
                       help="Fast shrinks frames more before the model and runs it on fewer video frames (the "
                            "matte follows the motion between); Quality runs it larger, on every frame.")
+    kwargs.update(advanced_options(preset))
     return kwargs, formats[label], preset
+
+
+def advanced_options(preset: str) -> dict:
+    """The edge and steadiness settings the CLI has, folded away; their defaults are the preset's (the widgets'
+    keys include the preset, so choosing another preset resets them to its values)."""
+    d = RefineOptions()
+    with st.expander("Advanced: edges and steadiness"):
+        every = st.slider("Run the model on every k-th video frame", 1, 8, preset_keyframes(preset),
+                          key=f"every_{preset}",
+                          help="1 runs it on every frame (slowest). Between two runs the matte follows the motion "
+                               "along optical flow.")
+        focus = st.toggle("Look again, closer, at small people", preset_focus(preset), key=f"focus_{preset}",
+                          help="When the people are small in the frame, the model runs a second time on a crop "
+                               "around all of them, cut from the full-size frame: more of the arms and hands.")
+        temporal = st.slider("Steadiness", 0.0, 0.9, d.temporal, 0.05, key=f"smooth_{preset}",
+                             help="How much of the previous frames' matte is kept where the picture does not move: "
+                                  "calms flicker; 0 is off.")
+        low = st.slider("Edge levels: transparent below", 0.0, 0.45, d.levels[0], 0.05, key=f"low_{preset}",
+                        help="Alpha under this becomes fully transparent: clears the faint haze over busy "
+                             "backgrounds. 0 keeps every faint edge.")
+        high = st.slider("Edge levels: opaque above", 0.55, 1.0, d.levels[1], 0.05, key=f"high_{preset}",
+                         help="Alpha over this becomes fully opaque: solid bodies, softer only at the very edge. "
+                              "1 keeps the model's own softness.")
+    return {"keyframe_every": every, "focus": focus, "refine": RefineOptions(temporal=temporal, levels=(low, high))}
 
 
 def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Limits) -> None:
@@ -468,8 +493,7 @@ def main() -> None:
                             icon=":material/play_arrow:")
 
     if clicked and ready:
-        run_job(upload, {**kwargs, "keyframe_every": preset_keyframes(preset), "focus": preset_focus(preset)}, fmt, preset_model(model, preset),
-                limits)
+        run_job(upload, kwargs, fmt, preset_model(model, preset), limits)
     if st.session_state.get("error"):
         st.error(st.session_state.error)
     if st.session_state.get("result"):

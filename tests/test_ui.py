@@ -272,3 +272,52 @@ def test_a_path_like_upload_name_is_only_a_name(page, media):
     result = page.session_state["result"]
     assert result["path"].parent == folder and result["file_name"] == "passwd_cutout.mp4"
     assert sorted(p.name.split("-")[0] for p in folder.iterdir()) == ["result", "upload"]
+
+
+def test_advanced_settings_default_to_the_preset_and_reach_the_engine(page, media, monkeypatch):
+    """The folded-away edge and steadiness settings start at the chosen preset's values; what the person sets is
+    what the engine gets."""
+    from app.options import PRESETS, RefineOptions
+
+    seen = []
+    real = pipeline.segment_file
+    monkeypatch.setattr(pipeline, "segment_file", lambda *a, **k: seen.append(a[2]) or real(*a, **k))
+    upload(page, "d.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
+    assert page.slider(key="every_balanced").value == PRESETS["balanced"].keyframe_every
+    assert page.toggle(key="focus_balanced").value is PRESETS["balanced"].focus
+    run(page)
+    assert seen[-1].keyframe_every == PRESETS["balanced"].keyframe_every and seen[-1].refine == RefineOptions()
+    page.radio(key="preset").set_value("fast").run()
+    assert page.slider(key="every_fast").value == PRESETS["fast"].keyframe_every
+    assert page.toggle(key="focus_fast").value is PRESETS["fast"].focus
+    page.slider(key="every_fast").set_value(2)
+    page.toggle(key="focus_fast").set_value(True)
+    page.slider(key="smooth_fast").set_value(0.5)
+    page.slider(key="low_fast").set_value(0.1)
+    page.slider(key="high_fast").set_value(0.9).run()
+    run(page)
+    options = seen[-1]
+    assert (options.keyframe_every, options.focus) == (2, True)
+    assert options.refine == RefineOptions(temporal=0.5, levels=(0.1, 0.9))
+
+
+@pytest.mark.parametrize("label, name, codec", [("MOV (ProRes)", "d_transparent.mov", "prores"),
+                                                ("PNG frames (ZIP)", "d_transparent.zip", None)])
+def test_editor_formats_from_the_page(page, media, label, name, codec):
+    import zipfile
+
+    upload(page, "d.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
+    page.radio(key="mode").set_value("transparent").run()
+    page.radio(key="format_video_True").set_value(label).run()
+    shown = len(page.get("video"))          # the upload's own preview
+    run(page)
+    result = page.session_state["result"]
+    assert result["file_name"] == name
+    if codec:
+        assert probe_streams(result["path"])["video"]["codec_name"] == codec
+    else:
+        assert len([n for n in zipfile.ZipFile(result["path"]).namelist() if n.endswith(".png")]) == 90
+    assert len(page.get("video")) == shown, "an editor's format is not previewed"
+    assert any("Browsers cannot play it" in i.value for i in page.info)
+    [button] = page.get("download_button")
+    assert button.label == f"Download {name.rsplit('.', 1)[1].upper()}"
