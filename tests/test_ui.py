@@ -128,7 +128,7 @@ def test_replace_without_a_background_asks_for_one(page, media):
     page.radio(key="mode").set_value("replace").run()
     run(page)
     [error] = page.error
-    assert error.value.startswith("Choose a background image")
+    assert error.value.startswith("Choose a background picture or clip")
     assert "result" not in page.session_state
 
 
