@@ -437,13 +437,24 @@ def show_result(result: dict) -> None:
     path, fmt = result["path"], result["format"]
     left, right = st.columns([3, 2], gap="large")
     with left:
-        width = fit_width(result["width"], result["height"])
-        if fmt in ("mp4", "webm"):
-            st.video(str(path), format=MIME[fmt], loop=True, width=width)
-        elif fmt in EDITOR_FORMATS:
-            st.info(EDITOR_FORMATS[fmt] + " Browsers cannot play it: download it.")
-        else:
-            st.image(str(path), width=width)
+        # Before and after side by side (Streamlit stacks the two columns on a narrow screen), so the cutout can be
+        # judged without downloading it.
+        upload = st.session_state.get("upload")
+        before, after = st.columns(2) if upload is not None and not upload.error else (None, st.container())
+        if before is not None:
+            with before:
+                st.caption("Before")
+                preview(upload)
+        with after:
+            if before is not None:
+                st.caption("After")
+            width = fit_width(result["width"], result["height"])
+            if fmt in ("mp4", "webm"):
+                st.video(str(path), format=MIME[fmt], loop=True, width=width)
+            elif fmt in EDITOR_FORMATS:
+                st.info(EDITOR_FORMATS[fmt] + " Browsers cannot play it: download it.")
+            else:
+                st.image(str(path), width=width)
     with right:
         what = f"{result['frames']} frames" if result["kind"] == "video" else "photo"
         audio = " · audio kept" if result["has_audio"] else ""

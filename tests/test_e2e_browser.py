@@ -96,9 +96,9 @@ def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_
             time.sleep(0.2)
         page.get_by_role("button", name="Download MP4").wait_for(timeout=600_000)
         page.get_by_text(re.compile(r"^Done: ")).wait_for()
-        # Both videos (upload and result) have their first frame, so the screenshot shows pictures, not spinners.
+        # All videos (the upload, then before and after) have their first frame: pictures, not spinners.
         page.wait_for_function("() => { const v = [...document.querySelectorAll('video')];"
-                               " return v.length == 2 && v.every(e => e.readyState >= 2); }", timeout=30_000)
+                               " return v.length == 3 && v.every(e => e.readyState >= 2); }", timeout=30_000)
         page.wait_for_timeout(1_500)   # and the player's loading spinner has faded
         shot = screenshot(page, tmp_path, "app-result.png")
         assert shot.stat().st_size > 20_000

@@ -74,7 +74,8 @@ def test_clip_upload_run_result_and_download(page, media, monkeypatch):
     streams = probe_streams(result["path"])
     assert streams["video"]["codec_name"] == "h264" and int(streams["video"]["nb_read_frames"]) == 90
     assert "audio" in streams
-    assert page.get("video"), "the result plays in the page"
+    assert len(page.get("video")) == 3, "the upload's preview, then before and after side by side"
+    assert [c.value for c in page.caption if c.value in ("Before", "After")] == ["Before", "After"]
     [button] = page.get("download_button")
     assert button.label == "Download MP4"
     assert any("90 frames · audio kept" in c for c in captions(page))
@@ -317,7 +318,9 @@ def test_editor_formats_from_the_page(page, media, label, name, codec):
         assert probe_streams(result["path"])["video"]["codec_name"] == codec
     else:
         assert len([n for n in zipfile.ZipFile(result["path"]).namelist() if n.endswith(".png")]) == 90
-    assert len(page.get("video")) == shown, "an editor's format is not previewed"
+    # The result area shows the upload again ("Before") but the MOV/ZIP itself is not previewed ("After": a note).
+    assert len(page.get("video")) == shown + 1, "an editor's format is not previewed"
+    assert [c.value for c in page.caption if c.value in ("Before", "After")] == ["Before", "After"]
     assert any("Browsers cannot play it" in i.value for i in page.info)
     [button] = page.get("download_button")
     assert button.label == f"Download {name.rsplit('.', 1)[1].upper()}"
