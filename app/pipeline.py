@@ -499,6 +499,15 @@ def is_still_image(path: str | os.PathLike) -> bool:
         return False
 
 
+def photo_matte(segmenter: Segmenter, frame: np.ndarray, options: RenderOptions) -> np.ndarray:
+    """A still frame's alpha at full size, as the app makes a photo's: one network pass, the closer second look
+    at small people when `options.focus`, then the refinement."""
+    prob = segmenter.predict_lowres([frame])[0]
+    if options.focus:
+        prob = second_pass(segmenter, prob, frame_crop(frame))
+    return Refiner(options.refine)(frame, prob)
+
+
 def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
                   on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
                   fmt: str | None = None, limits: Limits | None = None) -> Result:
@@ -509,10 +518,7 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     segmenter = segmenter or load_segmenter()
     h, w = frame.shape[:2]
     render, _, notes = _render_fn(options, h, w, fmt, limits)
-    prob = segmenter.predict_lowres([frame])[0]
-    if options.focus:
-        prob = second_pass(segmenter, prob, frame_crop(frame))
-    out = render(frame, Refiner(options.refine)(frame, prob))
+    out = render(frame, photo_matte(segmenter, frame, options))
     tmp = _temp_beside(dst)
     try:
         Image.fromarray(out).save(tmp, format={"jpg": "JPEG", "png": "PNG", "webp": "WEBP"}[fmt],

@@ -19,12 +19,15 @@ import json
 import re
 import shutil
 import subprocess
+import tempfile
 import threading
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+import cv2
 import ffmpeg
 import numpy as np
 
@@ -264,7 +267,36 @@ def _even(n: int) -> int:
     return n + (n % 2)
 
 
-class VideoWriter:
+class _Writer:
+    """What every frame writer shares: the RGB(A) frame check, and `with`: close on success, abort on error."""
+
+    width: int
+    height: int
+    alpha: bool
+
+    def _check_rgb(self, frame: np.ndarray) -> None:
+        channels = 4 if self.alpha else 3
+        if frame.shape != (self.height, self.width, channels) or frame.dtype != np.uint8:
+            raise ValueError(f"frame {frame.dtype}{frame.shape} does not match writer {self.height}x{self.width}x"
+                             f"{channels}")
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoWriter(_Writer):
     """Streams frames into an MP4 (H.264 + AAC, faststart), WebM (VP9 + Opus, alpha optional), MOV (Apple
     ProRes for editors: 4444 with alpha when `alpha`, else 422 HQ; the source's audio as AAC) or GIF.
 
@@ -344,10 +376,7 @@ class VideoWriter:
             if frame.dtype != np.uint8 or frame.size != size:
                 raise ValueError(f"YUV frame of {frame.size} bytes does not match writer {self.out_w}x{self.out_h}")
             return self._send(frame)
-        channels = 4 if self.alpha else 3
-        if frame.shape != (self.height, self.width, channels) or frame.dtype != np.uint8:
-            raise ValueError(f"frame {frame.dtype}{frame.shape} does not match writer {self.height}x{self.width}x"
-                             f"{channels}")
+        self._check_rgb(frame)
         if (self.out_h, self.out_w) != (self.height, self.width):
             frame = np.pad(frame, ((0, self.out_h - self.height), (0, self.out_w - self.width), (0, 0)), mode="edge")
         if self._yuv:
@@ -380,17 +409,8 @@ class VideoWriter:
         _stop(self._proc)
         self._tail.join()
 
-    def __enter__(self) -> "VideoWriter":
-        return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
-
-
-class PngZipWriter:
+class PngZipWriter(_Writer):
     """Streams frames into a ZIP of numbered PNGs (`frame_000001.png`, ...: RGB, or RGBA when `alpha`) that an
     editor imports as an image sequence, plus the source's audio as `audio.m4a` (copied when it is AAC, else
     re-encoded to AAC) when there is one. One PNG at a time goes into the
@@ -398,8 +418,6 @@ class PngZipWriter:
 
     def __init__(self, path: str | Path, width: int, height: int, *, alpha: bool = False,
                  audio_from: MediaInfo | None = None, compress_level: int = 1) -> None:
-        import zipfile
-
         self.path, self.fmt, self.alpha = Path(path), "zip", alpha
         self.width, self.height = width, height
         self.frames = 0
@@ -409,12 +427,7 @@ class PngZipWriter:
         self._zip = zipfile.ZipFile(self.path, "w", compression=zipfile.ZIP_STORED, allowZip64=True)
 
     def write(self, frame: np.ndarray) -> None:
-        import cv2
-
-        channels = 4 if self.alpha else 3
-        if frame.shape != (self.height, self.width, channels) or frame.dtype != np.uint8:
-            raise ValueError(f"frame {frame.dtype}{frame.shape} does not match writer {self.height}x{self.width}x"
-                             f"{channels}")
+        self._check_rgb(frame)
         bgr = cv2.cvtColor(frame, cv2.COLOR_RGBA2BGRA if self.alpha else cv2.COLOR_RGB2BGR)
         ok, png = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, self._level])
         if not ok:
@@ -424,8 +437,6 @@ class PngZipWriter:
 
     def close(self) -> None:
         """Add the audio (extracted by ffmpeg, copied when it is AAC) and finish the archive."""
-        import tempfile
-
         try:
             if self._audio_from is not None:
                 with tempfile.TemporaryDirectory() as tmp:
@@ -441,15 +452,6 @@ class PngZipWriter:
 
     def abort(self) -> None:
         self._zip.close()
-
-    def __enter__(self) -> "PngZipWriter":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
 
 def open_writer(path: str | Path, fmt: str, width: int, height: int, fps_fraction: str, *, alpha: bool = False,

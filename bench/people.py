@@ -20,10 +20,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.options import DEFAULT_PRESET, PRESETS, preset_focus
-from app.pipeline import load_segmenter
-from model.focus import frame_crop, second_pass
-from model.refine import Refiner, RefineOptions
+from app.options import DEFAULT_PRESET, PRESETS, RenderOptions, preset_focus
+from app.pipeline import load_segmenter, photo_matte
 from train.data import find_records, split_records
 
 MIN_PERSON = 0.01
@@ -35,15 +33,8 @@ def people(mask: np.ndarray) -> list[np.ndarray]:
     return [labels == i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= MIN_PERSON * mask.size]
 
 
-def alpha_of(seg, frame: np.ndarray, focus: bool) -> np.ndarray:
-    prob = seg.predict_lowres([frame])[0]
-    if focus:
-        prob = second_pass(seg, prob, frame_crop(frame))
-    return Refiner(RefineOptions())(frame, prob)
-
-
 def recalls(seg, frame: np.ndarray, persons: list[np.ndarray], focus: bool) -> list[float]:
-    found = alpha_of(seg, frame, focus) > 0.5
+    found = photo_matte(seg, frame, RenderOptions(focus=focus)) > 0.5
     return [float((found & p).sum() / p.sum()) for p in persons]
 
 

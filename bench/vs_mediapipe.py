@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 
 from app.compose import cutout
-from app.options import DEFAULT_PRESET, PRESETS, preset_focus, preset_keyframes
-from app.pipeline import load_segmenter
+from app.options import DEFAULT_PRESET, PRESETS, RenderOptions, preset_focus, preset_keyframes
+from app.pipeline import load_segmenter, photo_matte
 from app.video_io import probe, read_frames
-from model.focus import Focus, frame_crop, second_pass
+from model.focus import Focus
 from model.refine import RAW, Keyframes, Refiner, RefineOptions
 from train.mediapipe_teacher import TeacherError, check, probabilities
 
@@ -92,8 +92,7 @@ def picture(python: str, seg, clips: list[Path], out: Path, width: int = 200) ->
             cv2.imwrite(str(p), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         theirs = [probabilities(python, [p], solution="pose")[0] for p in paths]     # one clip each
     theirs = _or_empty(theirs, frames)
-    ours_alpha = [Refiner(RefineOptions())(f, second_pass(seg, seg.predict_lowres([f])[0], frame_crop(f)))
-                  for f in frames]
+    ours_alpha = [photo_matte(seg, f, RenderOptions(focus=True)) for f in frames]
     rows = [frames, [cutout(f, a) for f, a in zip(frames, ours_alpha)], [cutout(f, a) for f, a in zip(frames, theirs)]]
     small = lambda im: cv2.resize(im, (width, round(im.shape[0] * width / im.shape[1])), interpolation=cv2.INTER_AREA)  # noqa: E731
     grid = np.concatenate([np.concatenate([small(im) for im in row], axis=1) for row in rows], axis=0)

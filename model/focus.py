@@ -73,18 +73,12 @@ def second_pass(segmenter, prob: np.ndarray, crop: Crop, focus: Focus | None = N
     if gain < focus.min_gain:
         return prob
     # The crop keeps the box's aspect in the frame's own pixels; its long side becomes the network's size.
-    size = _crop_shape(bottom - top, right - left, segmenter.infer_size)
+    size = inference_shape(bottom - top, right - left, segmenter.infer_size)
     closer = segmenter.predict_small([crop((top / h, bottom / h, left / w, right / w), size)])[0]
     closer = cv2.resize(closer, (right - left, bottom - top), interpolation=cv2.INTER_AREA)
     out = prob.copy()
     out[top:bottom, left:right] = closer
     return out
-
-
-def _crop_shape(box_h: int, box_w: int, long_side: int) -> tuple[int, int]:
-    """The crop at the network's size: the box's aspect (the low-resolution map has the frame's), long side
-    `long_side`."""
-    return inference_shape(box_h, box_w, long_side)
 
 
 def frame_crop(frame: np.ndarray) -> Crop:
