@@ -1,11 +1,11 @@
 """The video pipeline's hot loop, compiled (numba): matte to full size and blend, in one pass over the frame.
 
     >>> from app.fused import matte_blend_i420
-    >>> a, b = refiner.coefficients(luma, prob, grey)             # model.refine.Refiner, low resolution
-    >>> out = matte_blend_i420(a, b, luma, fg, bg)                # I420 fg over bg, weighted by the matte
+    >>> matte = refiner.matte(luma, prob, grey)                   # model.refine: still at low resolution
+    >>> out = matte_blend_i420(matte, luma, fg, bg)               # I420 fg over bg, weighted by the matte
 
 The matte of a frame is alpha = clip(A * luma + B, 0, 1), where A and B are the guided filter's coefficient maps
-(model.refine) bilinearly enlarged to the frame's size, exactly as cv2.resize(INTER_LINEAR) does. Done step by
+(model.refine.Matte; Matte.alpha is the step-by-step reference) bilinearly enlarged to the frame's size, exactly as cv2.resize(INTER_LINEAR) does. Done step by
 step with OpenCV, that is a dozen passes over full-size float arrays (two resizes, multiply, add, clip, the
 weights' complement, the blend), which on a 1080x1920 frame is memory traffic more than arithmetic: ~8 ms.
 Here every pixel is visited once, ~1.6 ms. Results equal the step-by-step path within one level (rounding).
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from model.refine import Matte
 
 
 @njit(cache=True, nogil=True)
@@ -76,22 +78,21 @@ def _kernel(a, b, luma, fy, fu, fv, by, bu, bv, oy, ou, ov, w0, w1, threshold):
                 OV[cx] = np.uint8(np.float32(FV[cx]) * wt + np.float32(GV[cx]) * (one - wt) + half)
 
 
-def matte_blend_i420(a: np.ndarray, b: np.ndarray, luma: np.ndarray, fg: np.ndarray, bg: np.ndarray,
-                     w0: float = 0.0, w1: float = 1.0, threshold: float | None = None) -> np.ndarray:
-    """I420 `fg` over `bg` (same size), weighted per pixel by w0 + w1 * alpha, alpha from the low-resolution
-    coefficient maps `a`, `b` (float32, any smaller size) and the full-size `luma` (uint8 (H, W)); a hard
-    0/1 alpha at `threshold` if given. Returns a new I420 frame."""
+def matte_blend_i420(matte: Matte, luma: np.ndarray, fg: np.ndarray, bg: np.ndarray,
+                     w0: float = 0.0, w1: float = 1.0) -> np.ndarray:
+    """I420 `fg` over `bg` (same size), weighted per pixel by w0 + w1 * alpha, alpha = matte.alpha(luma) made in
+    the same pass (`luma`: uint8 (H, W)). Returns a new I420 frame."""
     from app.compose import planes
 
+    b = np.ascontiguousarray(matte.b, np.float32)
+    a = np.ascontiguousarray(matte.a, np.float32) if matte.a is not None else np.zeros_like(b)
     out = np.empty_like(fg)
-    _kernel(np.ascontiguousarray(a, np.float32), np.ascontiguousarray(b, np.float32), np.ascontiguousarray(luma),
-            *planes(np.ascontiguousarray(fg)), *planes(np.ascontiguousarray(bg)), *planes(out),
-            float(w0), float(w1), -1.0 if threshold is None else float(threshold))
+    _kernel(a, b, np.ascontiguousarray(luma), *planes(np.ascontiguousarray(fg)), *planes(np.ascontiguousarray(bg)),
+            *planes(out), float(w0), float(w1), -1.0 if matte.threshold is None else float(matte.threshold))
     return out
 
 
 def warm() -> None:
     """Compile (first run ever) or load (from numba's cache) the kernel now: ~0.4 s, once per process."""
-    a = np.zeros((2, 2), np.float32)
     frame = np.zeros((6, 4), np.uint8)
-    matte_blend_i420(a, a, frame[:4], frame, frame)
+    matte_blend_i420(Matte(None, np.zeros((2, 2), np.float32)), frame[:4], frame, frame)

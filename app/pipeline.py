@@ -16,7 +16,6 @@ is left behind on error.
 
 from __future__ import annotations
 
-import collections
 import os
 import queue
 from contextlib import closing
@@ -38,8 +37,9 @@ from app.video_io import FFmpegError, MediaInfo, open_writer, probe, read_frames
 from model import Segmenter, inference_threads
 from model.segmenter import inference_shape
 from model.checkpoint import publish
-from model.focus import Crop, Focus, frame_crop, second_pass
-from model.refine import Keyframes, Refiner
+from model.focus import Focus
+from model.matte import Frame, MatteStream
+from model.refine import Matte
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 
@@ -174,12 +174,11 @@ class _Blend:
         w = compose.weight(alpha) if (self.w0, self.w1) == (0.0, 1.0) else self.w0 + self.w1 * compose.weight(alpha)
         return (compose.blend_i420 if self.yuv else compose.blend)(self.fg(frame), self.bg(frame), w)
 
-    def fused(self, frame: np.ndarray, luma: np.ndarray, a: np.ndarray, b: np.ndarray,
-              threshold: float | None = None) -> np.ndarray:
-        """The same picture from the refiner's low-resolution coefficients (Refiner.coefficients)."""
+    def fused(self, frame: np.ndarray, luma: np.ndarray, matte: Matte) -> np.ndarray:
+        """The same picture from the matte still at low resolution: enlarged and applied in the blend's pass."""
         from app.fused import matte_blend_i420
 
-        return matte_blend_i420(a, b, luma, self.fg(frame), self.bg(frame), self.w0, self.w1, threshold)
+        return matte_blend_i420(matte, luma, self.fg(frame), self.bg(frame), self.w0, self.w1)
 
 
 class _ClipBackground:
@@ -389,13 +388,16 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
     out_h, out_w = _output_size(options, info.height, info.width, fmt)
     small_h, small_w = inference_shape(info.height, info.width, segmenter.infer_size)
 
-    def prepare(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """(frame, edge guide at full size, network input, its grey levels): made on the reader's thread."""
-        if matrix:
-            small, grey = compose.shrink_i420(frame, small_h, small_w, matrix)
-            return frame, compose.planes(frame)[0], small, grey
-        small = segmenter.shrink(frame)
-        return frame, frame, small, cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+    focus = Focus() if options.focus else None
+
+    def prepare(image: np.ndarray) -> Frame:
+        """The frame as the matte stream needs it, made on the reader's thread."""
+        if not matrix:
+            return Frame.rgb(image, segmenter)
+        small, grey = compose.shrink_i420(image, small_h, small_w, matrix)
+        # the second look's crop is cut from the clip's own full-size planes
+        return Frame(image, compose.planes(image)[0], small, grey,
+                     lambda box, size: compose.crop_i420(image, box, *size, matrix))
 
     start = time.perf_counter()
     tmp = _temp_beside(dst)
@@ -403,20 +405,18 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
         writer = open_writer(tmp, fmt, out_w, out_h, info.fps_fraction, alpha=alpha, audio_from=info,
                              crf=options.crf, gif_fps=options.gif_fps, gif_long_side=options.gif_long_side,
                              matrix=matrix or "bt601")
-        refiner = Refiner(options.refine)
         # The common case, a clip's own YUV blended in one mode: the matte is enlarged and applied in the same
         # pass as the blend (app.fused), a fifth of the step-by-step cost on a 1080x1920 frame.
         fused = isinstance(render, _Blend) and source == "i420"
 
-        def finish(item: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
-            frame, guide, prob, grey = item
+        def finish(item: tuple[Frame, Matte]) -> None:
+            frame, matte = item
             if fused:
-                out = render.fused(frame, guide, *refiner.coefficients(guide, prob, grey), options.refine.threshold)
+                writer.write(render.fused(frame.image, frame.guide, matte))
             else:
-                out = render(frame, refiner(guide, prob, grey))
-            writer.write(out)
+                writer.write(render(frame.image, matte.alpha(frame.guide)))
 
-        def frames() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        def frames() -> Iterator[Frame]:
             with closing(read_frames(info, pix_fmt="yuv420p" if matrix else "rgb24")) as reader:
                 yield from map(prepare, reader)
 
@@ -424,27 +424,15 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
             sink = _Sink(finish, maxsize=2 * options.batch_size)
             try:
                 done = 0
-                keyframes = Keyframes(segmenter, options.keyframe_every, options.refine.scene_cut,
-                                      Focus() if options.focus else None)
-
-                def crop(frame: np.ndarray) -> Crop:     # the second pass's closer look, from the full frame
-                    if matrix:
-                        return lambda box, size: compose.crop_i420(frame, box, *size, matrix)
-                    return frame_crop(frame)
-
-                waiting: collections.deque = collections.deque()    # frames whose matte awaits a later keyframe
+                stream = MatteStream(segmenter, every=options.keyframe_every, refine=options.refine, focus=focus)
                 for batch in batches:
-                    waiting.extend(batch)
-                    crops = [crop(b[0]) for b in batch] if options.focus else None
-                    for prob, grey in keyframes.step([b[2] for b in batch], [b[3] for b in batch], crops):
-                        frame, guide, _, _ = waiting.popleft()
-                        sink.put((frame, guide, prob, grey))
+                    for ready in stream.push(batch):
+                        sink.put(ready)
                     done += len(batch)
                     if on_progress:
                         on_progress(Progress(done, max(info.frames, done), time.perf_counter() - start))
-                for prob, grey in keyframes.flush():
-                    frame, guide, _, _ = waiting.popleft()
-                    sink.put((frame, guide, prob, grey))
+                for ready in stream.flush():
+                    sink.put(ready)
                 sink.close()
             finally:
                 sink.abort()
@@ -502,10 +490,9 @@ def is_still_image(path: str | os.PathLike) -> bool:
 def photo_matte(segmenter: Segmenter, frame: np.ndarray, options: RenderOptions) -> np.ndarray:
     """A still frame's alpha at full size, as the app makes a photo's: one network pass, the closer second look
     at small people when `options.focus`, then the refinement."""
-    prob = segmenter.predict_lowres([frame])[0]
-    if options.focus:
-        prob = second_pass(segmenter, prob, frame_crop(frame))
-    return Refiner(options.refine)(frame, prob)
+    stream = MatteStream(segmenter, refine=options.refine, focus=Focus() if options.focus else None)
+    (still, matte), = stream.push([Frame.rgb(frame, segmenter)])
+    return matte.alpha(still.guide)
 
 
 def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,

@@ -7,7 +7,7 @@
 
 The network runs once per frame; every setting then refines the same probabilities with the app's Refiner,
 so the rows differ only by refinement; with --preset, one more row runs the network the way that preset does on
-a video (on every k-th frame, the matte carried along optical flow between: model.refine.Keyframes), with the
+a video (on every k-th frame, the matte carried along optical flow between: model.matte.MatteStream), with the
 default refinement and the preset's second pass: the app's output, against the raw per-frame row; on DAVIS a
 last row gives the ground truth's own flicker (an output far calmer than it would be lagging the motion). Flicker (model.refine.FlickerMeter) is the mean alpha change between
 consecutive frames over pixels whose picture did not change; IoU needs ground truth (DAVIS only).
@@ -26,7 +26,8 @@ from app.pipeline import load_segmenter
 from app.video_io import probe, read_frames
 from app.options import PRESETS, preset_focus, preset_keyframes
 from model.focus import Focus
-from model.refine import RAW, FlickerMeter, Keyframes, Refiner, RefineOptions
+from model.matte import Frame, MatteStream
+from model.refine import RAW, FlickerMeter, Refiner, RefineOptions
 
 SETTINGS = {
     "raw": RAW,
@@ -104,10 +105,10 @@ def main(argv: list[str] | None = None) -> None:
         rows = [(label, opts, probs) for label, opts in SETTINGS.items()]
         if args.preset:
             every = preset_keyframes(args.preset)
-            keyframes = Keyframes(seg, every, focus=Focus() if preset_focus(args.preset) else None)
-            carried = [p for i in range(0, len(frames), 4) for p, _ in keyframes(frames[i:i + 4])]
-            carried += [p for p, _ in keyframes.flush()]
-            rows.append((f"{args.preset} (every {every})", RefineOptions(), carried))
+            # the app's own mattes (refined inside the stream): the row refines nothing more (RAW at full size)
+            stream = MatteStream(seg, every=every, focus=Focus() if preset_focus(args.preset) else None)
+            mattes = [m.alpha(f.guide) for f, m in stream.run(Frame.rgb(x, seg) for x in frames)]
+            rows.append((f"{args.preset} (every {every})", RAW, mattes))
         if masks is not None:   # how much the truth itself changes: an output calmer than this lags the motion
             rows.append(("ground truth", RAW, [m.astype(np.float32) for m in masks]))
         for label, opts, source_probs in rows:

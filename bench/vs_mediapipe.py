@@ -27,7 +27,8 @@ from app.options import DEFAULT_PRESET, PRESETS, RenderOptions, preset_focus, pr
 from app.pipeline import load_segmenter, photo_matte
 from app.video_io import probe, read_frames
 from model.focus import Focus
-from model.refine import RAW, Keyframes, Refiner, RefineOptions
+from model.matte import Frame, MatteStream
+from model.refine import RAW, Refiner
 from train.mediapipe_teacher import TeacherError, check, probabilities
 
 
@@ -44,11 +45,8 @@ def ours_raw(seg, frames: list[np.ndarray]) -> list[np.ndarray]:
 
 def ours_app(seg, frames: list[np.ndarray], preset: str) -> list[np.ndarray]:
     """Our alpha as the app makes a clip's at `preset`: keyframes, the second pass, the default refinement."""
-    focus = Focus() if preset_focus(preset) else None
-    keys = Keyframes(seg, preset_keyframes(preset), focus=focus)
-    refiner = Refiner(RefineOptions())
-    mattes = [p for f in frames for p in keys([f])] + keys.flush()
-    return [refiner(f, p, grey) for f, (p, grey) in zip(frames, mattes)]
+    stream = MatteStream(seg, every=preset_keyframes(preset), focus=Focus() if preset_focus(preset) else None)
+    return [matte.alpha(frame.guide) for frame, matte in stream.run(Frame.rgb(f, seg) for f in frames)]
 
 
 def _or_empty(alphas: list[np.ndarray | None], frames: list[np.ndarray]) -> list[np.ndarray]:

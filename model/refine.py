@@ -4,6 +4,8 @@
     >>> refiner = Refiner(RefineOptions())            # one per clip: it remembers the previous frame
     >>> alpha = refiner(frame, prob_low)              # uint8 frame (H, W, 3), float prob (h, w) -> (H, W)
     >>> alpha = refiner(luma, prob_low, luma_low)     # or the frame's grey / luma plane (H, W) as the guide
+    >>> matte = refiner.matte(luma, prob_low, luma_low)   # the same, left at low resolution (a Matte) ...
+    >>> alpha = matte.alpha(luma)                          # ... and made full size where the caller wants it
 
 Three steps, each optional and each cheap because most of the work stays at the network's resolution:
 1. temporal smoothing: an exponential moving average of the probabilities, except where the picture moved
@@ -14,7 +16,10 @@ Three steps, each optional and each cheap because most of the work stays at the 
 4. levels: a contrast stretch of the final alpha (0 at or below `levels[0]`, 1 at or above `levels[1]`), so the
    faint haze the network leaves over the background is cut away; folded into the guided filter's
    coefficients, it costs nothing at full size.
-Lives in `model` so that training-side evaluation (flicker on video-gt) runs the very same code as the app.
+Steps 3 and 4 are one linear map per pixel, alpha = clip(A * grey + B, 0, 1), whose coefficient maps A and B are
+fitted at low resolution: a `Matte` holds them, and `Matte.alpha` (or the video pipeline's fused blend, app.fused)
+applies them at full size. Lives in `model` so that evaluation and the benches run the very same code as the app;
+model.matte drives it over a clip.
 """
 
 from __future__ import annotations
@@ -24,7 +29,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.focus import Crop, Focus, frame_crop, second_pass
 
 
 @dataclass(frozen=True)
@@ -102,19 +106,31 @@ def guided_coefficients(prob: np.ndarray, guide_low: np.ndarray, radius: int, ep
     return cv2.boxFilter(a, -1, k) * np.float32(1 / 255), cv2.boxFilter(b, -1, k)
 
 
-def guided_upsample(prob: np.ndarray, frame: np.ndarray, radius: int, eps: float,
-                    guide_low: np.ndarray | None = None) -> np.ndarray:
-    """Fast guided filter: coefficients fitted at low resolution against the grey frame (guided_coefficients),
-    enlarged, then applied to the full-resolution grey frame; at full size only two resizes and one
-    multiply-add, in place. `frame` is RGB, or already the one-channel guide (a video's luma plane);
-    `guide_low` is that guide at prob's size."""
-    big_h, big_w = frame.shape[:2]
-    a, b = guided_coefficients(prob, guide_low if guide_low is not None else _grey(frame, prob.shape), radius, eps)
-    a = cv2.resize(a, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    b = cv2.resize(b, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-    np.multiply(a, cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else frame, out=a)
-    np.add(a, b, out=a)
-    return np.clip(a, 0.0, 1.0, out=a)
+@dataclass(frozen=True)
+class Matte:
+    """A frame's finished matte, still at low resolution: alpha = clip(A * G + B, 0, 1), with A and B these maps
+    enlarged to the frame's size as cv2.resize(INTER_LINEAR) does and G the frame's grey (or luma) levels, 0-255;
+    then a hard 0/1 at `threshold` if set. `a` is None where the edges do not follow the picture (bilinear)."""
+
+    a: np.ndarray | None
+    b: np.ndarray
+    threshold: float | None = None
+
+    def alpha(self, guide: np.ndarray) -> np.ndarray:
+        """Full-size float32 alpha for the frame whose uint8 grey (or luma) plane (H, W) is `guide`; an RGB frame
+        is turned grey first. Two resizes and one multiply-add at full size, in place."""
+        if guide.ndim == 3:
+            guide = cv2.cvtColor(guide, cv2.COLOR_RGB2GRAY)
+        big_h, big_w = guide.shape
+        alpha = cv2.resize(self.b, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+        if self.a is not None:
+            a = cv2.resize(self.a, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
+            np.multiply(a, guide, out=a)
+            np.add(alpha, a, out=alpha)
+        np.clip(alpha, 0.0, 1.0, out=alpha)
+        if self.threshold is not None:
+            alpha = (alpha > self.threshold).astype(np.float32)
+        return alpha
 
 
 class Refiner:
@@ -124,9 +140,6 @@ class Refiner:
         self.options = options
         self._prev_prob: np.ndarray | None = None
         self._prev_grey: np.ndarray | None = None
-
-    def reset(self) -> None:
-        self._prev_prob = self._prev_grey = None
 
     def smooth(self, prob: np.ndarray, grey: np.ndarray) -> np.ndarray:
         o = self.options
@@ -140,13 +153,6 @@ class Refiner:
                 prob = past * prev_p + (1.0 - past) * prob
         self._prev_prob, self._prev_grey = prob, grey
         return prob
-
-    def _levels(self) -> tuple[np.float32, np.float32] | None:
-        """(low, 1 / (high - low)) of the levels stretch; None when it changes nothing (off, or a hard matte)."""
-        lo, hi = self.options.levels
-        if (lo, hi) == (0.0, 1.0) or self.options.threshold is not None:
-            return None
-        return np.float32(lo), np.float32(1 / (hi - lo))
 
     def _low(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None):
         """Steps 1 and 2 (and the feathering), all at low resolution: (prob, grey)."""
@@ -163,43 +169,26 @@ class Refiner:
             prob = cv2.GaussianBlur(prob, (0, 0), sigmaX=max(o.feather * scale, 0.3))
         return prob, grey
 
-    def coefficients(self, frame: np.ndarray, prob: np.ndarray,
-                     grey: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """What `__call__` computes, left at low resolution: maps (a, b) such that the alpha is
-        clip(a * G + b, 0, 1), thresholded if the options say so, with a and b enlarged to the frame's size as
-        cv2.resize(INTER_LINEAR) does and G the frame's grey (or luma) levels. For a consumer that enlarges
-        and applies them in one pass (app.fused). Same arguments and state as `__call__`."""
+    def matte(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None = None) -> Matte:
+        """`frame`'s finished matte from its low-resolution `prob`, left at low resolution (see Matte). `frame`
+        is uint8 RGB (H, W, 3), or one uint8 grey/luma plane (H, W), which then guides the edges as it is;
+        `grey`, the same grey levels in float32 at prob's size, saves recomputing it when the caller has it.
+        Frames of a clip are given in order: the smoothing remembers the previous one."""
         o = self.options
         prob, grey = self._low(frame, prob, grey)
         if o.edges == "guided" and prob.shape != frame.shape[:2]:
             a, b = guided_coefficients(prob, grey, o.guide_radius, o.guide_eps)
         else:
-            a, b = np.zeros_like(prob), prob
-        levels = self._levels()
-        if levels is None:
-            return a, b
-        lo, scale = levels      # clip((a G + b - lo) * scale): the levels, folded in
-        return a * scale, (b - lo) * scale
+            a, b = None, prob
+        lo, hi = o.levels
+        if (lo, hi) != (0.0, 1.0) and o.threshold is None:
+            scale = np.float32(1 / (hi - lo))      # the levels, folded in: clip((a G + b - lo) * scale)
+            a, b = (a * scale if a is not None else None), (b - np.float32(lo)) * scale
+        return Matte(a, b, o.threshold)
 
     def __call__(self, frame: np.ndarray, prob: np.ndarray, grey: np.ndarray | None = None) -> np.ndarray:
-        """Full-resolution float32 alpha for `frame` from its low-resolution `prob`. `frame` is uint8 RGB
-        (H, W, 3), or one uint8 grey/luma plane (H, W), which then guides the edges as it is. `grey`, the same
-        grey levels in float32 at prob's size, saves recomputing it when the caller already has it."""
-        o = self.options
-        prob, grey = self._low(frame, prob, grey)
-        big_h, big_w = frame.shape[:2]
-        if o.edges == "guided" and prob.shape != (big_h, big_w):
-            alpha = guided_upsample(prob, frame, o.guide_radius, o.guide_eps, grey)
-        else:
-            alpha = cv2.resize(prob, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
-        levels = self._levels()
-        if levels is not None:
-            alpha -= levels[0]
-            alpha *= levels[1]
-            np.clip(alpha, 0.0, 1.0, out=alpha)
-        if o.threshold is not None:
-            alpha = (alpha > o.threshold).astype(np.float32)
-        return alpha
+        """Full-resolution float32 alpha: `matte`, made full size at once."""
+        return self.matte(frame, prob, grey).alpha(frame)
 
 
 class FlickerMeter:
@@ -240,90 +229,3 @@ def flicker(alphas: list[np.ndarray], frames: list[np.ndarray] | None = None, *,
     for i, alpha in enumerate(alphas):
         meter.update(alpha, frames[i] if frames is not None else None)
     return meter.value
-
-
-class Keyframes:
-    """A clip's low-resolution probabilities with the network run on only every `every`-th frame. The matte of
-    each frame between is interpolated from both of its keyframes: the earlier keyframe's matte carried
-    forward along dense optical flow (DIS, at inference size) and the later one's carried backward, weighted
-    by distance. So results come out up to `every - 1` frames late: `step` returns those that are ready, in
-    order, and `flush` the rest at the end of the clip (carried forward only). A scene cut always gets its own
-    network pass, and nothing is carried across it. Stateful: one per clip, frames fed in order. `every=1`
-    runs the network on every frame (nothing is late). On DAVIS at 384 px, every 3rd frame: lucia IoU 0.8130
-    and dance-jump 0.3377 (forward carrying alone: 0.7910 and 0.3362; the network on every frame: 0.8193 and
-    0.3390, all with the default refinement)."""
-
-    def __init__(self, segmenter, every: int = 1, scene_cut: float = 40.0, focus: Focus | None = None) -> None:
-        if every < 1:
-            raise ValueError("the keyframe interval must be at least 1")
-        self.segmenter, self.every, self.scene_cut = segmenter, every, scene_cut
-        self.focus = focus      # the person-focused second pass on keyframes (model.focus); None: off
-        self._flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if every > 1 else None
-        self._since_key = every            # frames since the last network pass: the first frame is a keyframe
-        self._prev: tuple[np.ndarray, np.ndarray] | None = None     # (prob, grey uint8) of the previous frame
-        self._pending: list[tuple[np.ndarray, np.ndarray]] = []     # frames since the last keyframe: (forward prob, grey)
-        self._grid: np.ndarray | None = None
-
-    def _carry(self, prob: np.ndarray, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
-        """prob of frame 0 moved onto frame 1 (backward warp: each pixel of 1 looks up where it came from)."""
-        h, w = grey1.shape
-        if self._grid is None or self._grid.shape[:2] != (h, w):
-            ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-            self._grid = np.dstack([xs, ys])
-        flow = self._flow.calc(grey1, grey0, None)
-        return cv2.remap(prob, self._grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-
-    def __call__(self, frames: list[np.ndarray]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """`step` for full-size RGB frames."""
-        smalls = [self.segmenter.shrink(f) for f in frames]
-        crops = [frame_crop(f) for f in frames] if self.focus else None
-        return self.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls], crops)
-
-    def step(self, smalls: list[np.ndarray], greys: list[np.ndarray],
-             crops: list[Crop] | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Feed frames at inference size (`Segmenter.shrink`) with their uint8 grey levels (any one-channel
-        brightness: the video pipeline passes the luma plane); returns (probability, float32 grey) for every
-        frame that is now ready, oldest first: the frames before this batch's last keyframe, and the keyframe.
-        `crops`: each frame's full-size crop function, for the second pass (needed only with `focus`)."""
-        keys, cuts, since, prev = [], [], self._since_key, self._prev[1] if self._prev else None
-        for grey in greys:
-            cut = prev is None or prev.shape != grey.shape or \
-                float(cv2.absdiff(grey, prev).mean()) >= self.scene_cut
-            keys.append(since >= self.every or cut)
-            cuts.append(cut)
-            since, prev = (1 if keys[-1] else since + 1), grey
-        self._since_key = since
-        predicted = iter(self.segmenter.predict_small([s for s, k in zip(smalls, keys) if k]))
-        out: list[tuple[np.ndarray, np.ndarray]] = []
-        for i, (grey, key, cut) in enumerate(zip(greys, keys, cuts)):
-            if not key:
-                prob = self._carry(self._prev[0], self._prev[1], grey)
-                self._pending.append((prob, grey))
-                self._prev = (prob, grey)
-                continue
-            prob = next(predicted)
-            if self.focus and crops is not None:
-                prob = second_pass(self.segmenter, prob, crops[i], self.focus)
-            out.extend(self._resolve(prob, grey, cut))
-            out.append((prob, grey.astype(np.float32)))
-            self._prev = (prob, grey)
-        return out
-
-    def _resolve(self, key_prob: np.ndarray, key_grey: np.ndarray, cut: bool) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The pending frames, now that the next keyframe is known: forward and backward mattes mixed."""
-        pending, self._pending = self._pending, []
-        if cut or not pending:
-            return [(p, g.astype(np.float32)) for p, g in pending]
-        back, later, mixed = key_prob, key_grey, []
-        for i in range(len(pending) - 1, -1, -1):
-            forward, grey = pending[i]
-            back = self._carry(back, later, grey)
-            w = np.float32((i + 1) / (len(pending) + 1))      # nearer the later keyframe: more of its matte
-            mixed.append(((1 - w) * forward + w * back, grey.astype(np.float32)))
-            later = grey
-        return mixed[::-1]
-
-    def flush(self) -> list[tuple[np.ndarray, np.ndarray]]:
-        """The frames still waiting at the end of the clip (no later keyframe: carried forward only)."""
-        pending, self._pending = self._pending, []
-        return [(p, g.astype(np.float32)) for p, g in pending]

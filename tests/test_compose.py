@@ -251,7 +251,7 @@ def test_the_one_pass_matte_and_blend_is_the_step_by_step_picture(mode, size, lo
         prob = cv2.GaussianBlur(rng.random((lh, lw), dtype=np.float32), (0, 0), 2)
         grey = cv2.resize(luma, (lw, lh), interpolation=cv2.INTER_AREA).astype(np.float32)
         want = render(frame, step(luma, prob, grey))
-        got = render.fused(frame, luma, *one.coefficients(luma, prob, grey), opts.threshold)
+        got = render.fused(frame, luma, one.matte(luma, prob, grey))
         diff = np.abs(got.astype(int) - want)
         if opts.threshold is None:
             assert diff.max() <= 1, (i, diff.max())

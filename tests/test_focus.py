@@ -12,7 +12,7 @@ from app.options import RenderOptions
 from app.pipeline import segment_image, segment_video
 from model import Segmenter
 from model.focus import Focus, frame_crop, people_box, second_pass
-from model.refine import Keyframes
+from model.matte import Keyframes
 
 
 def _segmenter(size: int = 384) -> Segmenter:
@@ -126,7 +126,9 @@ def test_keyframes_take_the_closer_look_on_keyframes_only():
 
     frames = [_frame(2 * i) for i in range(6)]
     keys = Keyframes(Counting(), every=3, focus=Focus())
-    out = keys(frames) + keys.flush()
+    smalls = [seg.shrink(f) for f in frames]
+    out = keys.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls], [frame_crop(f) for f in frames]) \
+        + keys.flush()
     assert len(out) == 6
     # Keyframes 0 and 3: one batched first look at both, then one closer look each (a crop, not the frame).
     assert [len(c) for c in calls] == [2, 1, 1]

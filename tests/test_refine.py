@@ -4,7 +4,16 @@ import cv2
 import numpy as np
 import pytest
 
-from model.refine import RAW, Keyframes, Refiner, RefineOptions, clean, flicker, guided_upsample
+from model.matte import Keyframes
+from model.refine import RAW, Refiner, RefineOptions, clean, flicker
+
+GUIDED = RefineOptions(temporal=0.0, levels=(0.0, 1.0))    # the guided upsampling alone
+
+
+def _step(keys, frames):
+    """Keyframes.step for full-size RGB frames."""
+    smalls = [keys.segmenter.shrink(f) for f in frames]
+    return keys.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls])
 
 
 def test_guided_upsampling_follows_the_pictures_edge():
@@ -14,7 +23,7 @@ def test_guided_upsampling_follows_the_pictures_edge():
     prob = np.zeros((20, 20), np.float32)
     prob[:, 10:] = 1.0
     prob = np.clip(prob + np.linspace(-0.3, 0.3, 20)[None, :] * (np.abs(np.arange(20) - 10) < 3), 0, 1)
-    guided = guided_upsample(prob, frame, radius=2, eps=1e-3)
+    guided = Refiner(GUIDED)(frame, prob)
     bilinear = Refiner(RAW)(frame, prob)
     transition = lambda a: int(((a > 0.1) & (a < 0.9)).sum(axis=1).mean())  # noqa: E731
     assert guided.shape == (160, 160)
@@ -24,7 +33,7 @@ def test_guided_upsampling_follows_the_pictures_edge():
 
 def test_guided_upsampling_of_a_flat_matte_stays_flat():
     frame = np.random.default_rng(0).integers(0, 256, (64, 48, 3), dtype=np.uint8)
-    out = guided_upsample(np.full((16, 12), 0.7, np.float32), frame, radius=2, eps=1e-3)
+    out = Refiner(GUIDED)(frame, np.full((16, 12), 0.7, np.float32))
     assert np.allclose(out, 0.7, atol=1e-3)
 
 
@@ -179,8 +188,8 @@ def test_keyframes_run_the_network_on_every_kth_frame_and_carry_the_matte_along_
     frames, boxes = _moving_square(12)
     oracle = _OracleSegmenter(boxes[::3])                 # it must only be asked about keyframes 0, 3, 6, 9
     keys = Keyframes(oracle, every=3)
-    first = keys(frames[:5])                              # keyframes 0 and 3: frames 0-3 are ready, 4 waits for 6
-    out = first + keys(frames[5:]) + keys.flush()         # state carries across batches; 10, 11 end the clip
+    first = _step(keys, frames[:5])                              # keyframes 0 and 3: frames 0-3 are ready, 4 waits for 6
+    out = first + _step(keys, frames[5:]) + keys.flush()         # state carries across batches; 10, 11 end the clip
     assert len(first) == 4 and len(out) == 12 and oracle.frames_seen == 4     # 4 network passes for 12 frames
     for i, (prob, grey) in enumerate(out):
         assert grey.dtype == np.float32 and grey.shape == prob.shape
@@ -195,11 +204,11 @@ def test_frames_between_keyframes_mix_the_mattes_carried_from_both_sides():
     frames, boxes = _moving_square(7)
     oracle = _OracleSegmenter(boxes[::3])
     keys = Keyframes(oracle, every=3)
-    out = keys(frames) + keys.flush()
+    out = _step(keys, frames) + keys.flush()
     forward_only = Keyframes(_OracleSegmenter(boxes[::3]), every=3)
     alone = []
     for f in frames:            # fed one by one and flushed each time: no later keyframe is ever known
-        alone += forward_only([f]) + forward_only.flush()
+        alone += _step(forward_only, [f]) + forward_only.flush()
     assert len(out) == len(alone) == 7
     for i in (1, 2, 4, 5):
         assert not np.allclose(out[i][0], alone[i][0]), i          # the later keyframe took part
@@ -211,7 +220,7 @@ def test_keyframes_give_a_scene_cut_its_own_network_pass():
     frames, boxes = _moving_square(6)
     frames[4:] = [255 - f for f in frames[4:]]            # the clip cuts to a different picture at frame 4
     oracle = _OracleSegmenter([boxes[0], boxes[4]])
-    Keyframes(oracle, every=8)(frames)
+    _step(Keyframes(oracle, every=8), frames)
     assert oracle.frames_seen == 2
 
 

@@ -13,7 +13,6 @@ the same numbers as never stopping; a mid-epoch resume (after a crash) continues
 
 from __future__ import annotations
 
-import collections
 
 import csv
 import dataclasses
@@ -37,8 +36,9 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model import ModelSpec, Segmenter, build_model, save_checkpoint
-from model.focus import Focus, frame_crop, second_pass
-from model.refine import FlickerMeter, Keyframes, Refiner, RefineOptions
+from model.focus import Focus
+from model.matte import Frame, MatteStream
+from model.refine import RAW, FlickerMeter, Matte, RefineOptions
 from train.data import (
     IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, oriented_order, split_records,
     write_split,
@@ -197,25 +197,25 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     """Metrics on full frames, exactly as the app infers (Segmenter: long side resize, pad, threshold 0.5).
 
     Returns {"<group>": metrics, ..., "overall": metrics}; the loss is measured at inference resolution.
-    `refine`: also run the app's matte refinement (model.refine, one Refiner per group, frames in name order);
-    None = the raw per-frame output, bilinear upsampling. `flicker`: add each group's flicker (model.refine
-    FlickerMeter on the predicted alpha, and on the ground truth for reference): meaningful for sequences.
-    `every`: the app's keyframes (model.refine.Keyframes): the network's matte on every k-th frame of a
+    Each group's frames go through one model.matte.MatteStream, as a clip's do in the app. `refine`: the app's
+    matte refinement (model.refine, frames in name order); None = the raw per-frame output, bilinear upsampling.
+    `flicker`: add each group's flicker (model.refine.FlickerMeter on the predicted alpha, and on the ground
+    truth for reference): meaningful for sequences.
+    `every`: the app's keyframes (model.matte.Keyframes): the network's matte on every k-th frame of a
     sequence, carried along optical flow to the frames between (implies `refine`, default options if None).
     `focus`: the app's person-focused second pass (model.focus) on every frame the network sees.
     """
     if every > 1 and refine is None:
         refine = RefineOptions()
-    refiners: dict[str, Refiner] = {}
-    keyframes: dict[str, Keyframes] = {}
+    streams: dict[str, MatteStream] = {}     # one per sequence (frames come in name order, group by group)
     meters: dict[str, tuple[FlickerMeter, FlickerMeter]] = {}
     per_group: dict[str, Confusion] = {}
     losses: dict[str, list[float]] = {}
     mc: dict[str, list[dict[str, float]]] = {}
     classes = segmenter.spec.classes
-    waiting: dict[str, collections.deque] = {}
 
-    def score(group: str, img: np.ndarray, mask: np.ndarray, alpha: np.ndarray) -> None:
+    def score(group: str, frame: Frame, matte: Matte) -> None:
+        img, mask, alpha = frame.image, frame.tag, matte.alpha(frame.guide)
         if flicker:
             pred_meter, gt_meter = meters.setdefault(group, (FlickerMeter(), FlickerMeter()))
             pred_meter.update(alpha, img)
@@ -230,34 +230,21 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
         small = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
         losses.setdefault(group, []).append(float(compute_loss(loss, logits, torch.from_numpy(small).long()[None])))
         if classes == 1:
-            prob = torch.sigmoid(logits[0, 0]).numpy()
-            if focus is not None and every == 1:
-                prob = second_pass(segmenter, prob, frame_crop(img), focus)
-            if refine is None:
-                score(group, img, mask, cv2.resize(prob, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR))
-            else:
-                if group not in refiners:       # one per sequence, made once (not on every frame)
-                    refiners[group] = Refiner(refine)
-                    if every > 1:
-                        keyframes[group], waiting[group] = Keyframes(segmenter, every, refine.scene_cut, focus), \
-                            collections.deque()
-                if every > 1:   # keyframes: a frame's matte may wait for its sequence's next keyframe
-                    waiting[group].append((img, mask))
-                    for p, grey in keyframes[group]([img]):
-                        img_w, mask_w = waiting[group].popleft()
-                        score(group, img_w, mask_w, refiners[group](img_w, p, grey))
-                else:
-                    score(group, img, mask, refiners[group](img, prob))
+            if group not in streams:
+                streams[group] = MatteStream(segmenter, every=every, refine=refine or RAW, focus=focus)
+            # the network's output is at hand (for the loss): the stream uses it rather than running it again
+            for ready in streams[group].push([Frame.rgb(img, segmenter, tag=mask)],
+                                             [torch.sigmoid(logits[0, 0]).numpy()]):
+                score(group, *ready)
         else:
             lab = logits[0].argmax(0).to(torch.uint8).numpy()
             lab = cv2.resize(lab, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_NEAREST)
             mc.setdefault(group, []).append(multiclass_iou(torch.from_numpy(lab), torch.from_numpy(mask), classes))
             target = torch.from_numpy(np.where(mask == IGNORE, IGNORE, mask > 0).astype(np.int64))
             per_group.setdefault(group, Confusion()).update(torch.from_numpy(lab > 0), target)
-    for group, kf in keyframes.items():     # the last frames of each sequence: no later keyframe
-        for p, grey in kf.flush():
-            img_w, mask_w = waiting[group].popleft()
-            score(group, img_w, mask_w, refiners[group](img_w, p, grey))
+    for group, stream in streams.items():     # the last frames of each sequence: no later keyframe
+        for ready in stream.flush():
+            score(group, *ready)
     results: dict[str, dict[str, float]] = {}
     overall = Confusion()
     for g in sorted(per_group):
