@@ -9,6 +9,10 @@ loads) and `state.pt` (optimiser, scheduler, RNG and position inside the epoch, 
 Every file is written to a temp name and renamed, so a kill at any moment leaves the previous good copy.
 Data order and augmentation depend only on (seed, epoch, index), so resuming from the end of an epoch gives
 the same numbers as never stopping; a mid-epoch resume (after a crash) continues at the next batch.
+
+`train` reads top to bottom: each epoch `train_one_epoch` takes the steps and `evaluate` scores the held-out
+sets, each returning a dict of metrics; together they are one row of `metrics.csv` and `results.txt`, whatever
+keys they hold. A `CheckpointSaver` writes the model files and reads `state.pt` back.
 """
 
 from __future__ import annotations
