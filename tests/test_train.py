@@ -75,6 +75,40 @@ def test_run_writes_logs_checkpoints_and_learns(run):
     assert len(val) == 6 and not {r.image for r in val} & {r.image for r in read_split(out / "split.json", "train")}
 
 
+def test_seeded_run_gives_the_recorded_numbers(run):
+    """Recorded with the loop as it was before train() was split into train_one_epoch / evaluate /
+    CheckpointSaver: the same data order, random numbers and losses give the same numbers. A deliberate change
+    to any of them changes these; the tolerance only absorbs float rounding on other CPUs."""
+    rows = run["summary"]["rows"]
+    assert [(r["epoch"], r["step"]) for r in rows] == [(1, 12), (2, 24)]
+    recorded = [dict(lr=1.7392028e-3, train_loss=1.2514093, val_loss=1.0356754, val_mean_iou=0.6517691,
+                     test_iou=0.6851016),
+                dict(lr=6.0e-5, train_loss=0.9184900, val_loss=0.7650174, val_mean_iou=0.7804808, test_iou=0.7852260)]
+    for row, want in zip(rows, recorded):
+        assert {k: row[k] for k in want} == pytest.approx(want, rel=1e-3)
+    assert (run["summary"]["best"], run["summary"]["best_epoch"]) == (pytest.approx(0.7804808, rel=1e-3), 2)
+
+
+def test_logs_hold_whatever_the_rows_hold(tmp_path):
+    from train.loop import _write_logs
+
+    rows = [{"epoch": 1, "step": 10, "lr": 1e-3, "train_loss": 0.5, "val_iou": 0.75, "vval[clips/a_b]_mean_iou": 0.6,
+             "seconds": 12.0},
+            {"epoch": 2, "step": 20, "lr": 5e-4, "train_loss": 0.25, "val_iou": 0.8, "val_boundary_f": 0.7,
+             "vval[clips/a_b]_mean_iou": 0.65, "seconds": 11.0}]
+    _write_logs(tmp_path, rows)
+    lines = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert lines[0] == "epoch,step,lr,train_loss,val_iou,vval[clips/a_b]_mean_iou,seconds,val_boundary_f"
+    assert lines[1:] == ["1,10,0.001000,0.500000,0.750000,0.600000,12.000000,",
+                         "2,20,0.000500,0.250000,0.800000,0.650000,11.000000,0.700000"]
+    assert (tmp_path / "results.txt").read_text().splitlines() == [
+        "epoch   1 | step 10 | lr 1.00e-03 | 12s | train: loss 0.5000 | val: iou 0.7500 | vval[clips/a_b]: mIoU/img 0.6000",
+        "epoch   2 | step 20 | lr 5.00e-04 | 11s | train: loss 0.2500 | val: iou 0.8000 boundary_f 0.7000 | "
+        "vval[clips/a_b]: mIoU/img 0.6500"]
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
+
+
 def test_resume_continues_exactly(run, tmp_path):
     cfg = TrainConfig(**{**run["cfg"].__dict__, "out": str(tmp_path / "r")})
 
@@ -430,6 +464,10 @@ def test_resume_mid_epoch_after_a_crash(run, tmp_path, monkeypatch):
     monkeypatch.setattr(loop, "compute_loss", real)
     state = torch.load(tmp_path / "m" / "state.pt", weights_only=True)
     assert (state["progress"]["epoch"], state["progress"]["step_in_epoch"]) == (0, 4)
+    # The layout every state.pt so far was written in: a run in progress resumes with newer code.
+    assert set(state) == {"model", "optimizer", "scheduler", "plateau", "rng", "progress", "config"}
+    assert set(state["progress"]) == {"epoch", "step_in_epoch", "global_step", "best", "best_epoch", "bad_epochs",
+                                      "rows", "loss_sum", "loss_n", "conf"}
     resumed = train(TrainConfig(**{**cfg.__dict__, "resume": str(tmp_path / "m" / "state.pt")}))
     assert _comparable(resumed["rows"]) == _comparable(run["summary"]["rows"])
 

@@ -9,6 +9,10 @@ loads) and `state.pt` (optimiser, scheduler, RNG and position inside the epoch, 
 Every file is written to a temp name and renamed, so a kill at any moment leaves the previous good copy.
 Data order and augmentation depend only on (seed, epoch, index), so resuming from the end of an epoch gives
 the same numbers as never stopping; a mid-epoch resume (after a crash) continues at the next batch.
+
+`train` reads top to bottom: each epoch `train_one_epoch` takes the steps and `evaluate` scores the held-out
+sets, each returning a dict of metrics; together they are one row of `metrics.csv` and `results.txt`, whatever
+keys they hold. A `CheckpointSaver` writes the model files and reads `state.pt` back.
 """
 
 from __future__ import annotations
@@ -264,15 +268,10 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
 # ---------------------------------------------------------------- helpers
 
 
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
+def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    """`write` fills a temp file beside `path`, then a rename puts it in place: a kill leaves the previous copy."""
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")     # the suffix: savefig picks the format by it
+    write(tmp)
     os.replace(tmp, path)
 
 
@@ -309,6 +308,39 @@ def load_records(cfg: TrainConfig) -> tuple[list[Record], list[Record], list[Rec
     return train_recs, val_recs, test_recs, neg
 
 
+# ---------------------------------------------------------------- logs
+
+
+def _split_key(key: str) -> tuple[str, str]:
+    """A row key as (part, metric): val_mean_iou -> (val, mean_iou), test[davis/a_b]_iou -> (test[davis/a_b], iou);
+    a key without a part, such as lr, -> ("", lr)."""
+    if "]_" in key:
+        part, metric = key.split("]_", 1)
+        return part + "]", metric
+    part, _, metric = key.partition("_")
+    return (part, metric) if metric else ("", key)
+
+
+# results.txt keeps its long-standing look for these keys; any other key is written as "name value".
+_HEAD_FORMAT = {"epoch": "epoch {:3d}", "lr": "lr {:.2e}", "seconds": "{:.0f}s"}
+_SHORT_NAME = {"precision": "prec", "recall": "rec", "accuracy": "acc", "mean_iou": "mIoU/img"}
+
+
+def _results_line(row: dict[str, Any]) -> str:
+    """One epoch for people: the keys without a part first ("epoch   3 | step 900 | lr 1.00e-04 | 95s"), then
+    each part's metrics together ("train: loss 0.2100 iou 0.8000 ..."), every key of the row."""
+    head: list[str] = []
+    parts: dict[str, list[str]] = {}
+    for key, v in row.items():
+        part, metric = _split_key(key)
+        if part:
+            value = f"{v:.4f}" if isinstance(v, float) else str(v)
+            parts.setdefault(part, []).append(f"{_SHORT_NAME.get(metric, metric)} {value}")
+        else:
+            head.append(_HEAD_FORMAT[key].format(v) if key in _HEAD_FORMAT else f"{key} {_fmt(v)}")
+    return " | ".join(head + [f"{part}: {' '.join(m)}" for part, m in parts.items()])
+
+
 def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -317,10 +349,10 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     ep = [r["epoch"] for r in rows]
-    for part in ("train", "val", "vval", "test"):
-        if f"{part}_loss" in rows[0]:
-            axes[0].plot(ep, [r[f"{part}_loss"] for r in rows], marker="o", label=part)
-            axes[1].plot(ep, [r[f"{part}_iou"] for r in rows], marker="o", label=part)
+    parts = [k.removesuffix("_loss") for k in rows[0] if k.endswith("_loss")]
+    for part in (p for p in parts if f"{p}_iou" in rows[0]):
+        axes[0].plot(ep, [r[f"{part}_loss"] for r in rows], marker="o", label=part)
+        axes[1].plot(ep, [r[f"{part}_iou"] for r in rows], marker="o", label=part)
     axes[0].set_title("loss")
     axes[1].set_title("IoU (pooled)")
     for ax in axes:
@@ -328,30 +360,18 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(tmp, dpi=80)
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=80))
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _write_logs(out: Path, rows: list[dict[str, Any]]) -> None:
+    """metrics.csv (a column per key any row holds), results.txt (a line per epoch) and curves.png."""
     keys = list(rows[0].keys())
     for r in rows:
         keys += [k for k in r if k not in keys]
     lines = [",".join(keys)] + [",".join(_fmt(r.get(k, "")) for k in keys) for r in rows]
-    _atomic_write(out / "metrics.csv", "\n".join(lines) + "\n")
-    text = []
-    for r in rows:
-        parts = [f"epoch {r['epoch']:3d}", f"lr {r['lr']:.2e}", f"{r['seconds']:.0f}s"]
-        for part in ("train", "val", "vval", "test"):
-            if f"{part}_loss" in r:
-                parts.append(f"{part}: loss {r[f'{part}_loss']:.4f} iou {r[f'{part}_iou']:.4f} "
-                             f"dice {r[f'{part}_dice']:.4f} f2 {r[f'{part}_f2']:.4f} "
-                             f"prec {r[f'{part}_precision']:.4f} rec {r[f'{part}_recall']:.4f} "
-                             f"acc {r[f'{part}_accuracy']:.4f}"
-                             + (f" mIoU/img {r[f'{part}_mean_iou']:.4f}" if f"{part}_mean_iou" in r else ""))
-        text.append(" | ".join(parts))
-    _atomic_write(out / "results.txt", "\n".join(text) + "\n")
+    _atomic(out / "metrics.csv", lambda tmp: tmp.write_text("\n".join(lines) + "\n"))
+    _atomic(out / "results.txt", lambda tmp: tmp.write_text("\n".join(_results_line(r) for r in rows) + "\n"))
     _plot(rows, out / "curves.png")
 
 
@@ -359,11 +379,12 @@ def _fmt(v: Any) -> str:
     return f"{v:.6f}" if isinstance(v, float) else str(v)
 
 
-# ---------------------------------------------------------------- training
+# ---------------------------------------------------------------- checkpoints
 
 
 @dataclass
 class _Progress:
+    """Where a run stands; state.pt stores it as a dict (its field names are the file format)."""
     epoch: int = 0
     step_in_epoch: int = 0
     global_step: int = 0
@@ -376,16 +397,85 @@ class _Progress:
     loss_n: int = 0
     conf: tuple[int, int, int, int] = (0, 0, 0, 0)
 
+    def end_epoch(self, row: dict[str, Any], score: float) -> bool:
+        """Book a finished epoch (its row and the score that chooses the best one); True if it is the best yet."""
+        self.epoch, self.step_in_epoch = row["epoch"], 0
+        improved = score > self.best
+        if improved:
+            self.best, self.best_epoch, self.bad_epochs = float(score), row["epoch"], 0
+        else:
+            self.bad_epochs += 1
+        self.rows.append(row)
+        return improved
 
-def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-    """Train per `cfg`; returns {"best": val score, "best_epoch": n, "rows": per-epoch metrics, "out": dir}."""
-    rank, world = _dist_info()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
-    torch.manual_seed(cfg.seed)
+
+class CheckpointSaver:
+    """The run folder's model files: config.json, last/best weights after each epoch (what the app loads) and
+    state.pt (what `--resume` reads), also every `ckpt_minutes` inside an epoch. Only rank 0 writes."""
+
+    def __init__(self, cfg: TrainConfig, out: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                 sched: torch.optim.lr_scheduler.LambdaLR, plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None,
+                 *, rank: int = 0) -> None:
+        self.cfg, self.out, self.model, self.rank = cfg, out, model, rank
+        self.optimizer, self.sched, self.plateau = optimizer, sched, plateau
+        self.last_save = time.monotonic()
+        if rank == 0:
+            _atomic(out / "config.json", lambda tmp: tmp.write_text(json.dumps(cfg.to_dict(), indent=1)))
+
+    def resume(self, path: str | os.PathLike) -> _Progress:
+        """Load a state.pt (or its run folder) into the model, optimiser, schedulers and RNG; its progress."""
+        path = Path(path)
+        path = path / STATE_FILE if path.is_dir() else path
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.sched.load_state_dict(state["scheduler"])
+        if self.plateau is not None and state.get("plateau"):
+            self.plateau.load_state_dict(state["plateau"])
+        torch.set_rng_state(state["rng"])
+        prog = _Progress(**state["progress"])
+        prog.conf = tuple(prog.conf)
+        if self.rank == 0:
+            print(f"resumed from {path}: epoch {prog.epoch}, step {prog.step_in_epoch}", flush=True)
+        return prog
+
+    def save_state(self, prog: _Progress) -> None:
+        self.last_save = time.monotonic()
+        if self.rank != 0:
+            return
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": self.sched.state_dict(),
+                 "plateau": self.plateau.state_dict() if self.plateau is not None else {},
+                 "rng": torch.get_rng_state(), "progress": dataclasses.asdict(prog),
+                 "config": json.dumps(self.cfg.to_dict())}
+        _atomic(self.out / STATE_FILE, lambda tmp: torch.save(state, tmp))
+
+    def save_state_if_due(self, prog: _Progress) -> None:
+        if self.cfg.ckpt_minutes and time.monotonic() - self.last_save > self.cfg.ckpt_minutes * 60:
+            self.save_state(prog)
+
+    def save_weights(self, row: dict[str, Any], best: bool) -> None:
+        """last.safetensors, and best.safetensors when `best`, with the epoch's metrics in their metadata."""
+        if self.rank != 0:
+            return
+        metrics = {k: v for k, v in row.items() if k.startswith(("val_", "test", "train_"))}
+        for name in ("last", "best") if best else ("last",):
+            save_checkpoint(self.out / f"{name}.safetensors", self.model, self.cfg.spec(),
+                            name=self.cfg.name or self.out.name, metrics=metrics, epoch=row["epoch"],
+                            data=_data_desc(self.cfg), command=self.cfg.command, config=self.cfg.to_dict())
+
+
+def _data_desc(cfg: TrainConfig) -> dict[str, Any]:
+    return {"train": list(cfg.train), "pseudo": list(cfg.pseudo), "video_val": list(cfg.video_val),
+            "val": list(cfg.val) or f"{cfg.val_fraction:g} of train, split seed {cfg.split_seed}",
+            "negatives": list(cfg.negatives), "test": list(cfg.test), "coco": cfg.coco_ann}
+
+
+# ---------------------------------------------------------------- training
+
+
+def _initial_model(cfg: TrainConfig, rank: int) -> nn.Module:
+    """The network to start from: --init weights, else ImageNet encoder weights (a resume loads its own later)."""
     spec = cfg.spec()
     model = build_model(spec)
     if cfg.init and not cfg.resume:
@@ -401,163 +491,174 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
         report = load_imagenet_encoder(model, cfg.encoder)
         if rank == 0:
             print(f"ImageNet init: {report.loaded}/{report.total} encoder tensors from {report.source}", flush=True)
-    model.to(device)
+    return model
 
+
+def _load_data(cfg: TrainConfig, out: Path, rank: int) -> tuple[TrainSet, dict[str, list[Record]]]:
+    """The training set and the evaluated ones ({"val", "vval", "test"}); rank 0 writes split.json."""
     train_recs, val_recs, test_recs, neg = load_records(cfg)
     pseudo_recs = [r for d in cfg.pseudo for r in find_records(d)]
     vval_recs = [r for d in cfg.video_val for r in find_records(d)]
     if rank == 0:
         write_split(out / "split.json", train_recs, val_recs)
-        _atomic_write(out / "config.json", json.dumps(cfg.to_dict(), indent=1))
         print(f"data: {len(train_recs)} train + {len(pseudo_recs)} pseudo-labelled + {len(neg)} negatives, "
               f"{len(val_recs)} val, {len(vval_recs)} video val, {len(test_recs)} test", flush=True)
-    train_recs = train_recs * cfg.train_repeat + pseudo_recs
     aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
                         ignore_band=tuple(cfg.ignore_band) if cfg.ignore_band else None,
                         photometric=cfg.photometric)
-    trainset = TrainSet(train_recs, aug, negatives=neg, seed=cfg.seed, binary=cfg.classes == 1)
-    per_rank = len(trainset) // world
-    steps = cfg.steps_per_epoch or max(1, per_rank // cfg.batch)
-    total_steps = steps * cfg.epochs
+    trainset = TrainSet(train_recs * cfg.train_repeat + pseudo_recs, aug, negatives=neg, seed=cfg.seed,
+                        binary=cfg.classes == 1)
+    return trainset, {"val": val_recs, "vval": vval_recs, "test": test_recs}
 
+
+def _optimiser(cfg: TrainConfig, model: nn.Module, total_steps: int) -> tuple[
+        torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, torch.optim.lr_scheduler.ReduceLROnPlateau | None]:
+    """(optimiser, per-step warmup + cosine schedule, per-epoch plateau schedule or None)."""
     params = [p for p in model.parameters() if p.requires_grad]
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     optimizer = opt_cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay if cfg.optimizer == "adamw" else 0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(cfg, total_steps))
     plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.5, patience=2)
                if cfg.scheduler == "plateau" else None)
-    prog = _Progress()
+    return optimizer, sched, plateau
 
-    if cfg.resume:
-        path = Path(cfg.resume)
-        path = path / STATE_FILE if path.is_dir() else path
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        sched.load_state_dict(state["scheduler"])
-        if plateau is not None and state.get("plateau"):
-            plateau.load_state_dict(state["plateau"])
-        torch.set_rng_state(state["rng"])
-        prog = _Progress(**state["progress"])
-        prog.conf = tuple(prog.conf)
-        if rank == 0:
-            print(f"resumed from {path}: epoch {prog.epoch}, step {prog.step_in_epoch}", flush=True)
 
+def epoch_loader(trainset: TrainSet, cfg: TrainConfig, epoch: int, steps: int, *, start: int = 0,
+                 rank: int = 0, world: int = 1) -> DataLoader:
+    """This rank's batches of `epoch` from step `start` on. The order depends only on (seed, epoch), so a
+    resumed run sees the batches it would have seen."""
+    trainset.set_epoch(epoch)
+    g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    order = torch.randperm(len(trainset), generator=g)
+    need = steps * cfg.batch * world
+    if need > len(order):  # --steps-per-epoch beyond one pass: repeat the permutation
+        order = order.repeat(math.ceil(need / len(order)))
+    order = oriented_order(order[:need][rank::world].tolist(), cfg.batch, cfg.turn_every)
+    return DataLoader(trainset, batch_size=cfg.batch, sampler=order[start * cfg.batch:], num_workers=cfg.workers,
+                      drop_last=True, persistent_workers=False,
+                      generator=torch.Generator().manual_seed(cfg.seed + epoch))
+
+
+def _step(net: nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim.Optimizer,
+          sched: torch.optim.lr_scheduler.LambdaLR, loss_kind: str, device: torch.device,
+          amp: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimiser step on a batch; (loss, logits, target) for the epoch's sums."""
+    x = batch["image"].to(device, non_blocking=True).float().div_(255)
+    y = batch["mask"].to(device, non_blocking=True)
+    soft = batch["soft"].to(device, non_blocking=True) if "soft" in batch else None
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        logits = net(x)
+    loss = compute_loss(loss_kind, logits.float(), y, soft)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    sched.step()
+    return loss, logits, y
+
+
+def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    sched: torch.optim.lr_scheduler.LambdaLR, prog: _Progress, saver: CheckpointSaver,
+                    cfg: TrainConfig, *, epoch: int, steps: int, device: torch.device,
+                    show: bool = True) -> dict[str, Any]:
+    """The steps of one epoch (the rest of it after a mid-epoch resume); {"step", "lr", "train_<metric>", ...}.
+
+    `prog` holds the position and the epoch's running sums, so the saver's mid-epoch state resumes at the
+    next batch and the metrics still cover the whole epoch.
+    """
+    if prog.step_in_epoch == 0:
+        prog.loss_sum, prog.loss_n, prog.conf = 0.0, 0, (0, 0, 0, 0)
+    amp = cfg.amp and device.type == "cuda"
+    net.train()
+    conf = Confusion(*prog.conf)
+    bar = tqdm(loader, total=steps - prog.step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
+               disable=not show, mininterval=1.0 if sys.stderr.isatty() else 60.0)
+    for batch in bar:
+        loss, logits, y = _step(net, batch, optimizer, sched, cfg.loss, device, amp)
+        prog.step_in_epoch += 1
+        prog.global_step += 1
+        prog.loss_sum += float(loss.detach())
+        prog.loss_n += 1
+        with torch.no_grad():
+            pred = (logits[:, 0] > 0) if logits.shape[1] == 1 else (logits.argmax(1) > 0)
+            tgt = y if logits.shape[1] == 1 else torch.where(y == IGNORE, y, (y > 0).long())
+            conf.update(pred.cpu(), tgt.cpu(), per_image=False)
+        prog.conf = (conf.tp, conf.fp, conf.fn, conf.tn)
+        bar.set_postfix(loss=f"{prog.loss_sum / prog.loss_n:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}", refresh=False)
+        saver.save_state_if_due(prog)
+    bar.close()
+    return {"step": prog.global_step, "lr": float(optimizer.param_groups[0]["lr"]),
+            "train_loss": prog.loss_sum / max(1, prog.loss_n),
+            **{f"train_{k}": v for k, v in conf.summary().items() if k != "images"}}
+
+
+def evaluate(model: nn.Module, spec: ModelSpec, sets: dict[str, list[Record]], *, loss: str,
+             device: torch.device, per_group: tuple[str, ...] = ("vval", "test")) -> dict[str, Any]:
+    """Each non-empty set scored as the app infers (evaluate_frames): {"<set>_<metric>": value, ...}, and for
+    the sets in `per_group` also each sequence's {"<set>[<group>]_mean_iou": value}."""
+    was_training = model.training
+    seg = Segmenter(model, spec, device=device)
+    metrics: dict[str, Any] = {}
+    for part, recs in sets.items():
+        if not recs:
+            continue
+        res = evaluate_frames(seg, recs, loss=loss)
+        metrics.update({f"{part}_{k}": v for k, v in res["overall"].items() if k != "images"})
+        if part in per_group:
+            metrics.update({f"{part}[{g}]_mean_iou": m["mean_iou"] for g, m in res.items() if g != "overall"})
+    model.train(was_training)
+    return metrics
+
+
+def _selection_score(row: dict[str, Any]) -> float:
+    # Photos and held-out clips weigh the same in the choice of the best epoch; the test set never does.
+    chosen = [row[k] for k in ("val_mean_iou", "vval_mean_iou") if k in row]
+    return float(np.mean(chosen)) if chosen else row.get("val_iou", -row["train_loss"])
+
+
+def _print_row(row: dict[str, Any]) -> None:
+    print(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if not k.startswith("train_") or k == "train_loss"),
+          flush=True)
+
+
+def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train per `cfg`; returns {"best": val score, "best_epoch": n, "rows": per-epoch metrics, "out": dir}."""
+    rank, world = _dist_info()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    torch.manual_seed(cfg.seed)
+    model = _initial_model(cfg, rank).to(device)
+    trainset, eval_sets = _load_data(cfg, out, rank)
+    steps = cfg.steps_per_epoch or max(1, len(trainset) // world // cfg.batch)
+    optimizer, sched, plateau = _optimiser(cfg, model, steps * cfg.epochs)
+    saver = CheckpointSaver(cfg, out, model, optimizer, sched, plateau, rank=rank)
+    prog = saver.resume(cfg.resume) if cfg.resume else _Progress()
     net: nn.Module = model
     if world > 1:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    def save_state() -> None:
-        if rank != 0:
-            return
-        _atomic_torch_save({
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": sched.state_dict(),
-            "plateau": plateau.state_dict() if plateau is not None else {},
-            "rng": torch.get_rng_state(), "progress": dataclasses.asdict(prog), "config": json.dumps(cfg.to_dict()),
-        }, out / STATE_FILE)
-
-    def save_weights(name: str, metrics: dict[str, Any]) -> None:
-        if rank != 0:
-            return
-        save_checkpoint(out / f"{name}.safetensors", model, spec, name=cfg.name or out.name,
-                        metrics=metrics, epoch=prog.epoch, data=_data_desc(cfg), command=cfg.command,
-                        config=cfg.to_dict())
-
-    use_amp = cfg.amp and device.type == "cuda"
-    last_save = time.monotonic()
-    result_rows = prog.rows
     for epoch in range(prog.epoch, cfg.epochs):
-        if prog.step_in_epoch == 0:
-            prog.loss_sum, prog.loss_n, prog.conf = 0.0, 0, (0, 0, 0, 0)
         t0 = time.time()
-        trainset.set_epoch(epoch)
-        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        order = torch.randperm(len(trainset), generator=g)
-        need = steps * cfg.batch * world
-        if need > len(order):  # --steps-per-epoch beyond one pass: repeat the permutation
-            order = order.repeat(math.ceil(need / len(order)))
-        order = oriented_order(order[:need][rank::world].tolist(), cfg.batch, cfg.turn_every)
-        order = order[prog.step_in_epoch * cfg.batch:]
-        loader = DataLoader(trainset, batch_size=cfg.batch, sampler=order, num_workers=cfg.workers,
-                            drop_last=True, persistent_workers=False,
-                            generator=torch.Generator().manual_seed(cfg.seed + epoch))
-        net.train()
-        conf = Confusion(*prog.conf)
-        bar = tqdm(loader, total=steps - prog.step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                   disable=rank != 0, mininterval=1.0 if sys.stderr.isatty() else 60.0)
-        for batch in bar:
-            x = batch["image"].to(device, non_blocking=True).float().div_(255)
-            y = batch["mask"].to(device, non_blocking=True)
-            soft = batch["soft"].to(device, non_blocking=True) if "soft" in batch else None
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                logits = net(x)
-            loss = compute_loss(cfg.loss, logits.float(), y, soft)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            sched.step()
-            prog.step_in_epoch += 1
-            prog.global_step += 1
-            prog.loss_sum += float(loss.detach())
-            prog.loss_n += 1
-            with torch.no_grad():
-                pred = (logits[:, 0] > 0) if logits.shape[1] == 1 else (logits.argmax(1) > 0)
-                tgt = y if logits.shape[1] == 1 else torch.where(y == IGNORE, y, (y > 0).long())
-                conf.update(pred.cpu(), tgt.cpu(), per_image=False)
-            prog.conf = (conf.tp, conf.fp, conf.fn, conf.tn)
-            bar.set_postfix(loss=f"{prog.loss_sum / prog.loss_n:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}", refresh=False)
-            if cfg.ckpt_minutes and time.monotonic() - last_save > cfg.ckpt_minutes * 60:
-                save_state()
-                last_save = time.monotonic()
-        bar.close()
-
-        row: dict[str, Any] = {"epoch": epoch + 1, "step": prog.global_step, "lr": float(optimizer.param_groups[0]["lr"])}
-        row.update({"train_loss": prog.loss_sum / max(1, prog.loss_n)})
-        row.update({f"train_{k}": v for k, v in conf.summary().items() if k != "images"})
-        seg = Segmenter(model, spec, device=device)
-        for part, recs in (("val", val_recs), ("vval", vval_recs), ("test", test_recs)):
-            if recs:
-                res = evaluate_frames(seg, recs, loss=cfg.loss)
-                row.update({f"{part}_{k}": v for k, v in res["overall"].items() if k != "images"})
-                if part != "val":
-                    for grp, m in res.items():
-                        if grp != "overall":
-                            row[f"{part}[{grp}]_mean_iou"] = m["mean_iou"]
-        model.train()
+        loader = epoch_loader(trainset, cfg, epoch, steps, start=prog.step_in_epoch, rank=rank, world=world)
+        row = {"epoch": epoch + 1, **train_one_epoch(net, loader, optimizer, sched, prog, saver, cfg, epoch=epoch,
+                                                     steps=steps, device=device, show=rank == 0)}
+        row.update(evaluate(model, cfg.spec(), eval_sets, loss=cfg.loss, device=device))
         row["seconds"] = time.time() - t0
-        # Photos and held-out clips weigh the same in the choice of the best epoch; the test set never does.
-        chosen = [row[k] for k in ("val_mean_iou", "vval_mean_iou") if k in row]
-        score = float(np.mean(chosen)) if chosen else row.get("val_iou", -row["train_loss"])
-        prog.epoch = epoch + 1
-        prog.step_in_epoch = 0
-        improved = score > prog.best
-        if improved:
-            prog.best, prog.best_epoch, prog.bad_epochs = float(score), epoch + 1, 0
-        else:
-            prog.bad_epochs += 1
+        score = _selection_score(row)
+        improved = prog.end_epoch(row, score)
         if plateau is not None:
             plateau.step(score)
-        result_rows.append(row)
-        prog.rows = result_rows
+        saver.save_weights(row, best=improved)
         if rank == 0:
-            metrics = {k: v for k, v in row.items() if k.startswith(("val_", "test", "train_"))}
-            save_weights("last", metrics)
-            if improved:
-                save_weights("best", metrics)
-            _write_logs(out, result_rows)
-            print(" | ".join(f"{k} {_fmt(v)}" for k, v in row.items() if not k.startswith("train_") or k == "train_loss"),
-                  flush=True)
-        save_state()
-        last_save = time.monotonic()
+            _write_logs(out, prog.rows)
+            _print_row(row)
+        saver.save_state(prog)
         if on_epoch:
             on_epoch(row)
         if cfg.patience and prog.bad_epochs >= cfg.patience:
             if rank == 0:
                 print(f"early stop: no better val score for {cfg.patience} epochs", flush=True)
             break
-    return {"best": prog.best, "best_epoch": prog.best_epoch, "rows": result_rows, "out": str(out)}
-
-
-def _data_desc(cfg: TrainConfig) -> dict[str, Any]:
-    return {"train": list(cfg.train), "pseudo": list(cfg.pseudo), "video_val": list(cfg.video_val), "val": list(cfg.val) or f"{cfg.val_fraction:g} of train, split seed {cfg.split_seed}",
-            "negatives": list(cfg.negatives), "test": list(cfg.test), "coco": cfg.coco_ann}
+    return {"best": prog.best, "best_epoch": prog.best_epoch, "rows": prog.rows, "out": str(out)}
