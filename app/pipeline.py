@@ -7,9 +7,9 @@
 
 Video is streamed through four stages joined by small bounded queues, so they overlap on every core and memory
 stays flat however long the clip: ffmpeg decodes, and a reader thread shrinks each frame for the network; the
-caller's thread runs the network on keyframes and carries the matte to the frames between; a worker thread
-refines each matte to full size and composes in YUV (for most modes in one compiled pass, app.fused); ffmpeg
-encodes. Results are written under a temporary name beside `dst` and
+caller's thread runs the matte stream (model.matte: the network on keyframes, the closer look at small people,
+the matte carried to the frames between, the refinement at low resolution); a worker thread makes each matte
+full size and composes in YUV (for most modes in one compiled pass, app.fused); ffmpeg encodes. Results are written under a temporary name beside `dst` and
 renamed into place only when complete: a half-written file never appears under the requested name, and nothing
 is left behind on error.
 """

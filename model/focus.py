@@ -36,10 +36,20 @@ class Focus:
     margin: float = 0.4
     threshold: float = 0.5      # a pixel of the first pass is a person above this
     min_part: float = 0.02      # blobs under this fraction of the largest one are noise, not people
+    # In a clip, where the people were at the last keyframes is looked at too (the union of that box and this
+    # frame's), for this many keyframes after they were last found: a dancer the first look half-misses (motion
+    # blur, a tutu against grass) still gets the closer look, as MediaPipe Pose tracks its region of interest.
+    memory: int = 0
+    # The closer look shows the people at most this many times larger than the first did (None: as large as
+    # the network's size allows): the crop is run at a smaller size when they are very small. Its cost goes
+    # with the square of that size, and a crop of only a few dozen pixels, as in a wide shot, needs no 384.
+    max_gain: float | None = None
 
     def __post_init__(self) -> None:
-        if self.min_gain < 1 or self.margin < 0 or not 0 < self.threshold < 1 or not 0 <= self.min_part < 1:
-            raise ValueError("Focus needs min_gain >= 1, margin >= 0, 0 < threshold < 1, 0 <= min_part < 1")
+        if self.min_gain < 1 or self.margin < 0 or not 0 < self.threshold < 1 or not 0 <= self.min_part < 1 \
+                or self.memory < 0 or (self.max_gain is not None and self.max_gain < self.min_gain):
+            raise ValueError("Focus needs min_gain >= 1, margin >= 0, 0 < threshold < 1, 0 <= min_part < 1, "
+                             "memory >= 0, max_gain >= min_gain")
 
 
 def people_box(prob: np.ndarray, focus: Focus) -> tuple[int, int, int, int] | None:
@@ -60,20 +70,37 @@ def people_box(prob: np.ndarray, focus: Focus) -> tuple[int, int, int, int] | No
             max(0, int(x0 - pad)), min(w, int(np.ceil(x1 + pad))))
 
 
-def second_pass(segmenter, prob: np.ndarray, crop: Crop, focus: Focus | None = None) -> np.ndarray:
+Box = tuple[float, float, float, float]     # (top, bottom, left, right) as fractions of the frame
+
+
+def people_fraction(prob: np.ndarray, focus: Focus) -> Box | None:
+    """people_box as fractions of the frame (comparable across inference sizes)."""
+    box = people_box(prob, focus)
+    h, w = prob.shape
+    return None if box is None else (box[0] / h, box[1] / h, box[2] / w, box[3] / w)
+
+
+def second_pass(segmenter, prob: np.ndarray, crop: Crop, focus: Focus | None = None,
+                prior: Box | None = None) -> np.ndarray:
     """`prob` (the first pass, at inference size) with a closer look at the people pasted in, when they are small
-    enough for one to pay (`Focus.min_gain`); otherwise `prob` itself."""
+    enough for one to pay (`Focus.min_gain`); otherwise `prob` itself. `prior`: where people were found
+    before (a clip's earlier keyframes, see Focus.memory), looked at as well."""
     focus = focus or Focus()
     box = people_box(prob, focus)
+    h, w = prob.shape
+    if prior is not None:
+        p = (int(prior[0] * h), int(np.ceil(prior[1] * h)), int(prior[2] * w), int(np.ceil(prior[3] * w)))
+        box = p if box is None else (min(box[0], p[0]), max(box[1], p[1]), min(box[2], p[2]), max(box[3], p[3]))
     if box is None:
         return prob
     top, bottom, left, right = box
-    h, w = prob.shape
     gain = segmenter.infer_size / max(bottom - top, right - left)
     if gain < focus.min_gain:
         return prob
     # The crop keeps the box's aspect in the frame's own pixels; its long side becomes the network's size.
-    size = inference_shape(bottom - top, right - left, segmenter.infer_size)
+    long_side = segmenter.infer_size if focus.max_gain is None or gain <= focus.max_gain else \
+        max(32, round(focus.max_gain * max(bottom - top, right - left)))
+    size = inference_shape(bottom - top, right - left, long_side)
     closer = segmenter.predict_small([crop((top / h, bottom / h, left / w, right / w), size)])[0]
     closer = cv2.resize(closer, (right - left, bottom - top), interpolation=cv2.INTER_AREA)
     out = prob.copy()

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.focus import Crop, Focus, frame_crop, second_pass
+from model.focus import Box, Crop, Focus, frame_crop, people_fraction, second_pass
 from model.refine import Matte, Refiner, RefineOptions
 
 
@@ -110,6 +110,8 @@ class Keyframes:
         self._prev: tuple[np.ndarray, np.ndarray] | None = None     # (prob, grey uint8) of the previous frame
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []     # frames since the last keyframe: (forward prob, grey)
         self._grid: np.ndarray | None = None
+        self._box: Box | None = None        # where the people were at the last keyframes (Focus.memory)
+        self._box_age = 0                   # keyframes since they were last found there
 
     def _carry(self, prob: np.ndarray, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
         """prob of frame 0 moved onto frame 1 (backward warp: each pixel of 1 looks up where it came from)."""
@@ -147,11 +149,22 @@ class Keyframes:
                 continue
             prob = next(predicted)
             if self.focus and crops is not None:
-                prob = second_pass(self.segmenter, prob, crops[i], self.focus)
+                prob = self._second_pass(prob, crops[i], cut)
             out.extend(self._resolve(prob, grey, cut))
             out.append((prob, grey.astype(np.float32)))
             self._prev = (prob, grey)
         return out
+
+    def _second_pass(self, prob: np.ndarray, crop: Crop, cut: bool) -> np.ndarray:
+        """The closer look (model.focus), at this frame's people and, with Focus.memory, where they just were."""
+        memory = self.focus.memory
+        if cut or self._box_age >= memory:
+            self._box = None
+        prob = second_pass(self.segmenter, prob, crop, self.focus, self._box)
+        if memory:
+            found = people_fraction(prob, self.focus)
+            self._box, self._box_age = (found, 0) if found is not None else (self._box, self._box_age + 1)
+        return prob
 
     def _resolve(self, key_prob: np.ndarray, key_grey: np.ndarray, cut: bool) -> list[tuple[np.ndarray, np.ndarray]]:
         """The pending frames, now that the next keyframe is known: forward and backward mattes mixed."""

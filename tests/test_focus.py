@@ -135,3 +135,64 @@ def test_keyframes_take_the_closer_look_on_keyframes_only():
     assert calls[1][0] != calls[0][0]
     for i, (prob, _) in enumerate(out):      # the keyframes' closer look is carried to the frames between
         assert _region(_full(prob), ARM, 2 * i).mean() > 0.15, i     # first look alone: under 0.05
+
+
+class _FirstLookMisses:
+    """The first look (the whole frame) finds the people only on the first keyframe; closer looks (crops) see
+    what is there, as the brightness 'network' does: the case of a dancer the first pass loses for a while."""
+
+    def __init__(self):
+        self.seg, self.full_calls, self.crops = _segmenter(), 0, []
+        self.infer_size = self.seg.infer_size
+
+    def shrink(self, frame):
+        return self.seg.shrink(frame)
+
+    def predict_small(self, smalls):
+        out = self.seg.predict_small(smalls)
+        if smalls and smalls[0].shape[:2] == (384, 216):           # the whole frame
+            self.full_calls += 1
+            return out if self.full_calls == 1 else [np.zeros_like(p) for p in out]
+        self.crops += [s.shape[:2] for s in smalls]
+        return out
+
+
+def _keyframes_over(frames, focus):
+    seg = _FirstLookMisses()
+    keys = Keyframes(seg, every=3, focus=focus)
+    probs = []
+    for f in frames:        # one at a time, as a clip streams
+        small = seg.shrink(f)
+        probs += [p for p, _ in keys.step([small], [cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)], [frame_crop(f)])]
+    return probs + [p for p, _ in keys.flush()], seg
+
+
+def test_a_clip_keeps_looking_where_the_people_were_when_the_first_look_loses_them():
+    frames = [_frame(2 * i) for i in range(7)]                     # keyframes 0, 3, 6
+    remembered, seg = _keyframes_over(frames, Focus(memory=2))
+    forgotten, _ = _keyframes_over(frames, Focus())
+    for k in (3, 6):
+        assert _region(_full(forgotten[k]), BODY, 2 * k).mean() < 0.1, k      # lost with the first look
+        assert _region(_full(remembered[k]), BODY, 2 * k).mean() > 0.8, k     # found by the closer look
+    assert len(seg.crops) == 3                                     # one closer look per keyframe
+
+
+def test_a_remembered_place_is_given_up_after_memory_keyframes_without_anybody():
+    frames = [_frame(0)] + [np.full((H, W, 3), 20, np.uint8)] * 9   # the dancer leaves after frame 0
+    probs, seg = _keyframes_over(frames, Focus(memory=2))
+    assert len(seg.crops) == 3               # keyframe 0, then the empty place looked at on keyframes 3 and 6
+    assert all(p.max() < 0.1 for p in probs[3:])      # frames 1-2 still mix in keyframe 0's matte
+
+
+def test_a_very_small_person_is_looked_at_with_a_smaller_crop_when_max_gain_caps_it():
+    seg, frame = _FirstLookMisses(), _frame()
+    first = seg.predict_small([seg.shrink(frame)])[0]
+    capped = second_pass(seg, first, frame_crop(frame), Focus(max_gain=2.0))
+    full = second_pass(seg, first, frame_crop(frame), Focus())
+    (capped_shape, full_shape) = seg.crops
+    assert max(full_shape) == 384 and max(capped_shape) < 384 * 0.8
+    top, bottom, left, right = people_box(first, Focus())
+    assert max(capped_shape) <= round(2.0 * max(bottom - top, right - left))
+    assert _region(_full(capped), BODY).mean() > 0.8 and _region(_full(full), BODY).mean() > 0.8
+    with pytest.raises(ValueError):
+        Focus(max_gain=1.2)                  # below min_gain

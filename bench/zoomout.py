@@ -1,0 +1,89 @@
+"""Small people from big ones: labelled sequences shrunk into a larger scene, to measure the small-person case
+(the second pass, model.focus) on held-out clips instead of on the evaluation-only ground truth.
+
+    python -m bench.zoomout --input L/val --backgrounds ../shared/datasets/negatives/davis-no-people \\
+        --out L/val-small --scale 0.35
+    python -m train.evaluate --weights weights/default.safetensors --data L/val-small --refine app --every 3 \\
+        --focus --infer-size 384 --backend auto
+
+Each set (images/ + masks/, as train.label writes them) becomes a set of the same frame size in which every
+frame is shrunk by `--scale` and pasted at one fixed place (random per set, seeded) over one frame without
+people, cut to cover the frame; its mask the same, over zeros. The camera thus seems to have stepped back: the
+dancer moves as before, only smaller, as in a wide shot. labels.json is kept (soft labels stay soft).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from train.data import IMAGE_EXTS, LABELS_FILE
+
+
+def _cover(img: np.ndarray, h: int, w: int) -> np.ndarray:
+    scale = max(h / img.shape[0], w / img.shape[1])
+    big = cv2.resize(img, (max(w, round(img.shape[1] * scale)), max(h, round(img.shape[0] * scale))),
+                     interpolation=cv2.INTER_AREA)
+    top, left = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
+    return big[top:top + h, left:left + w]
+
+
+def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng: np.random.Generator) -> int:
+    images = sorted(p for p in (src / "images").iterdir() if p.suffix.lower() in IMAGE_EXTS)
+    tmp = dst.with_name(f".{dst.name}.partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "images").mkdir(parents=True)
+    (tmp / "masks").mkdir()
+    spot = None
+    for path in images:
+        img = cv2.imread(str(path))
+        mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        h, w = img.shape[:2]
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        if spot is None:
+            spot = int(rng.integers(0, h - sh + 1)), int(rng.integers(0, w - sw + 1))
+            bg = _cover(background, h, w)
+        y, x = spot
+        frame, target = bg.copy(), np.zeros((h, w), np.uint8)
+        frame[y:y + sh, x:x + sw] = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+        target[y:y + sh, x:x + sw] = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+        cv2.imwrite(str(tmp / "images" / path.name), frame)
+        cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
+    if (src / LABELS_FILE).is_file():
+        meta = json.loads((src / LABELS_FILE).read_text())
+        meta.update(zoomed_out_from=str(src), scale=scale)
+        (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
+    shutil.rmtree(dst, ignore_errors=True)
+    tmp.rename(dst)
+    return len(images)
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--input", type=Path, required=True, help="folder of labelled sets (each images/ + masks/)")
+    p.add_argument("--backgrounds", type=Path, required=True, help="folder of frames without people (searched deeply)")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--scale", type=float, default=0.35, help="how much smaller the people become (0-1)")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    if not 0 < args.scale < 1:
+        p.error("--scale must be between 0 and 1")
+    backgrounds = sorted(q for q in args.backgrounds.rglob("*") if q.suffix.lower() in IMAGE_EXTS)
+    sets = sorted(d for d in args.input.iterdir() if (d / "images").is_dir())
+    if not backgrounds or not sets:
+        p.error("need at least one background picture and one labelled set")
+    rng = np.random.default_rng(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for d in sets:
+        background = cv2.imread(str(backgrounds[int(rng.integers(len(backgrounds)))]))
+        n = zoom_out_set(d.resolve(), args.out / d.name, background, args.scale, rng)
+        print(f"{d.name}: {n} frames at {args.scale:g}x")
+
+
+if __name__ == "__main__":
+    main()
