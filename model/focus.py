@@ -29,21 +29,30 @@ Crop = Callable[[tuple[float, float, float, float], tuple[int, int]], np.ndarray
 
 @dataclass(frozen=True)
 class Focus:
+    """When and how to take the closer look. The defaults were chosen on the held-out clips (train.label's Pose
+    labels of dance_dispose_1080x1920 and juggle_sam2), as they are and shrunk to 0.35x into a scene without
+    people (bench.zoomout): balanced preset (384 px, every 3rd frame), v2 weights, mean IoU per frame, as is /
+    small: threshold 0.5 without memory (the first version) 0.9047 / 0.5822, + memory 2 0.9047 / 0.8252 (1 and 4
+    the same on small), + threshold 0.3 0.9042 / 0.8414, + max_gain 3 (the defaults) 0.9042 / 0.8421, max_gain
+    2.5 0.9042 / 0.8370; no second pass at all: 0.4704 on small. Memory is what finds the small juggler (0.27 ->
+    0.73): once the closer look has found someone, the next keyframes look there even when the first look
+    misses them."""
+
     min_gain: float = 1.5       # look again only if the crop shows the people at least this much larger
     # The union box grows by this fraction of its long side on each side: room for the arms and feet the first
     # look missed. On the held-out clips (train.label's Pose labels, balanced preset) 0.4 gave 0.8740 mIoU, 0.2
     # 0.8726, keeping the max of both looks instead of replacing 0.8668, no second pass 0.8637.
     margin: float = 0.4
-    threshold: float = 0.5      # a pixel of the first pass is a person above this
+    threshold: float = 0.3      # a pixel of the first pass is a person above this (a faint one still gets looked at)
     min_part: float = 0.02      # blobs under this fraction of the largest one are noise, not people
     # In a clip, where the people were at the last keyframes is looked at too (the union of that box and this
     # frame's), for this many keyframes after they were last found: a dancer the first look half-misses (motion
     # blur, a tutu against grass) still gets the closer look, as MediaPipe Pose tracks its region of interest.
-    memory: int = 0
+    memory: int = 2
     # The closer look shows the people at most this many times larger than the first did (None: as large as
     # the network's size allows): the crop is run at a smaller size when they are very small. Its cost goes
     # with the square of that size, and a crop of only a few dozen pixels, as in a wide shot, needs no 384.
-    max_gain: float | None = None
+    max_gain: float | None = 3.0
 
     def __post_init__(self) -> None:
         if self.min_gain < 1 or self.margin < 0 or not 0 < self.threshold < 1 or not 0 <= self.min_part < 1 \
