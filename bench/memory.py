@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from app.video_io import ffmpeg_exe
+from model.settings import tune_process
 
 
 def make_clip(path: Path, minutes: float, size: str, fps: int) -> Path:
@@ -114,6 +115,7 @@ def child(clip: str, weights: str | None, tiny: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    tune_process()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, nargs="+", default=[1, 10])
     p.add_argument("--size", default="1080x1920", help="WxH of the synthetic clips")
