@@ -125,9 +125,6 @@ class Refiner:
         self._prev_prob: np.ndarray | None = None
         self._prev_grey: np.ndarray | None = None
 
-    def reset(self) -> None:
-        self._prev_prob = self._prev_grey = None
-
     def smooth(self, prob: np.ndarray, grey: np.ndarray) -> np.ndarray:
         o = self.options
         prev_p, prev_g = self._prev_prob, self._prev_grey
