@@ -31,7 +31,7 @@ import numpy as np
 from app.options import PRESETS, RenderOptions, preset_focus, preset_infer_size, preset_keyframes
 from app.pipeline import load_segmenter, segment_video
 from app.video_io import ffmpeg_exe, probe, read_frames
-from bench.memory import _PeakSampler, make_clip
+from bench.memory import PeakSampler, make_clip
 from model import Segmenter
 from model.refine import Refiner, RefineOptions
 from model.settings import tune_process
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                 floors, walls, ratios, peaks = [], [], [], []
                 for _ in range(args.repeat):
                     floors.append(transcode_seconds(clip, Path(tmp) / "transcode.mp4"))
-                    sampler = _PeakSampler(os.getpid())
+                    sampler = PeakSampler(os.getpid())
                     sampler.start()
                     start = time.perf_counter()
                     result = segment_video(clip, Path(tmp) / f"{preset}.mp4",

@@ -2,11 +2,13 @@
 
 import re
 
+import pytest
 from conftest import make_clip
 
 from bench.__main__ import main
 
 
+@pytest.mark.slow      # fresh CLI processes, then the pipeline twice
 def test_bench_prints_startup_transcode_pipeline_and_model_figures(tmp_path, capsys):
     clip = make_clip(tmp_path / "c.mp4", size="240x320", seconds=1)
     main(["--input", str(clip), "--presets", "fast", "--repeat", "2", "--backends", "int8", "--frames", "4",
