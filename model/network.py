@@ -1,6 +1,6 @@
 """Build the segmentation network from a small, serialisable spec.
 
-    >>> from model.network import ModelSpec, build_model
+    >>> from model import ModelSpec, build_model
     >>> net = build_model(ModelSpec(encoder="mobilenet_v2"))   # random init, no download
 
 The network takes float RGB in [0, 1] (N, 3, H, W) and returns logits (N, classes, H, W).
