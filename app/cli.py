@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
@@ -23,6 +24,7 @@ from app.options import DEFAULT_PRESET, IMAGE_FORMATS, MODES, PRESETS, VIDEO_FOR
 from app.pipeline import Progress, is_still_image, load_segmenter, segment_file
 from app.video_io import FFmpegError
 from model.refine import RAW, RefineOptions
+from model.settings import tune_process
 
 MEDIA_SUFFIXES = {".mp4", ".mov", ".m4v", ".webm", ".mkv", ".avi", ".gif", ".jpg", ".jpeg", ".png", ".webp",
                   ".bmp", ".tif", ".tiff"}
@@ -70,6 +72,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     r.add_argument("--raw", action="store_true",
                    help="per-frame output: the model on every frame, no smoothing, clean-up or guided edges")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--timing", action="store_true",
+                   help="print to stderr the wall-clock time (Unix seconds) at which each input's first frames came "
+                        "through the network: `python -m bench` times start-up with it")
     return p.parse_args(argv)
 
 
@@ -122,6 +127,7 @@ def plan_outputs(files: list[Path], out: Path, fmt: str | None, many: bool, mode
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_process()
     args = parse_args(argv)
     try:
         files = collect_inputs(args.inputs)
@@ -135,9 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     failures = 0
     for src, dst, fmt in jobs:
         dst.parent.mkdir(parents=True, exist_ok=True)
+        stamp = args.timing
         try:
             with tqdm(desc=src.name, unit="frame", disable=args.quiet, leave=False, file=sys.stderr) as bar:
                 def progress(p: Progress, bar=bar) -> None:
+                    nonlocal stamp
+                    if stamp:
+                        print(f"timing: {src.name}: first frames through the network at {time.time():.3f}",
+                              file=sys.stderr, flush=True)
+                        stamp = False
                     bar.total = p.total
                     bar.update(p.done - bar.n)
                 result = segment_file(src, dst, options, progress, segmenter=segmenter, fmt=fmt)

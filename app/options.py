@@ -15,6 +15,7 @@ from pathlib import Path
 
 from PIL import ImageColor
 
+from model import settings
 from model.refine import RefineOptions
 
 
@@ -142,12 +143,6 @@ class Limits:
     max_image_pixels: int = 50_000_000
 
     @classmethod
-    def from_env(cls, prefix: str = "SEGMENT_") -> "Limits":
-        """Limits overridden by SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, ..."""
-        kwargs = {}
-        for name, kind in (("max_duration_s", float), ("max_frames", int), ("max_side", int),
-                           ("max_image_pixels", int)):
-            raw = os.environ.get(prefix + name.upper())
-            if raw:
-                kwargs[name] = kind(raw)
-        return cls(**kwargs)
+    def from_env(cls) -> "Limits":
+        """Limits overridden by SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, ... (model.settings)."""
+        return cls(**settings.limit_overrides())

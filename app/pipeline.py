@@ -34,7 +34,7 @@ from app import compose
 from app.options import ALPHA_FORMATS, DEFAULT_PRESET, IMAGE_FORMATS, VIDEO_FORMATS, InputError, Limits, \
     RenderOptions, format_from_path, preset_infer_size
 from app.video_io import FFmpegError, MediaInfo, open_writer, probe, read_frames
-from model import Segmenter, inference_threads
+from model import Segmenter
 from model.segmenter import inference_shape
 from model.checkpoint import publish
 from model.focus import Focus
@@ -42,8 +42,6 @@ from model.matte import Frame, MatteStream
 from model.refine import Matte
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
-
-cv2.setNumThreads(inference_threads())   # the pipeline's stages are its parallelism (see model.inference_threads)
 
 
 @dataclass(frozen=True)

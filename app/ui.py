@@ -6,16 +6,13 @@
 Thin on purpose: the work goes through `app.pipeline`; this page turns widgets into `RenderOptions` and a
 `Result` into a preview and a download button. It is the only module that imports streamlit.
 
-Settings (environment): SEGMENT_WEIGHTS (a .safetensors checkpoint, default weights/default.safetensors);
-SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, SEGMENT_MAX_IMAGE_PIXELS (`Limits.from_env`);
-SEGMENT_SESSION_FILES_TTL_S (idle sessions' files are removed after this, default 3600); the upload size is
-Streamlit's own `server.maxUploadSize` (.streamlit/config.toml, megabytes).
+Settings (environment, read in `model.settings`): SEGMENT_WEIGHTS (a .safetensors checkpoint, default
+weights/default.safetensors); SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, SEGMENT_MAX_IMAGE_PIXELS
+(`Limits.from_env`); SEGMENT_SESSION_FILES_TTL_S (idle sessions' files are removed after this, default 3600); the
+upload size is Streamlit's own `server.maxUploadSize` (.streamlit/config.toml, megabytes).
 """
 
 from __future__ import annotations
-
-# `app` first: it sets OMP_WAIT_POLICY before anything below loads torch.
-import app  # noqa: F401  isort: skip
 
 import logging
 import os
@@ -34,7 +31,7 @@ from app import pipeline
 from app.options import PRESETS, InputError, Limits, RefineOptions, RenderOptions, parse_colour, preset_infer_size, \
     preset_focus, preset_keyframes
 from app.video_io import MediaInfo, probe, read_frames
-from model import Segmenter
+from model import Segmenter, settings
 
 import streamlit as st
 
@@ -69,7 +66,7 @@ GENERIC_ERROR = "Something went wrong while processing this file; please try aga
 # ----------------------------------------------------------------------------------------------- model
 
 def weights_path() -> Path:
-    return Path(os.environ.get("SEGMENT_WEIGHTS") or pipeline.DEFAULT_WEIGHTS)
+    return settings.weights() or pipeline.DEFAULT_WEIGHTS
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
@@ -85,7 +82,7 @@ def load_model() -> Segmenter:
     """The process-wide model (loaded once, shared by every session); InputError when there are no weights."""
     path = weights_path()
     if not path.is_file():
-        return pipeline.load_segmenter(os.environ.get("SEGMENT_WEIGHTS") or None)  # raises the clear message
+        return pipeline.load_segmenter(settings.weights())  # raises the clear message
     return _load_model(str(path), path.stat().st_mtime_ns)
 
 
@@ -100,7 +97,7 @@ def preset_model(base: Segmenter, preset: str) -> Segmenter:
     size = preset_infer_size(base.spec.infer_size, preset)
     if size == base.infer_size:
         return base
-    return _at_size(base, (str(weights_path()), id(base.model)), size)
+    return _at_size(base, (str(weights_path()), id(base.network)), size)
 
 
 # ------------------------------------------------------------------------------------------ session files
@@ -154,7 +151,7 @@ class Upload:
 
 def scratch() -> Scratch:
     if "scratch" not in st.session_state:
-        sweep_stale(float(os.environ.get("SEGMENT_SESSION_FILES_TTL_S") or 3600))
+        sweep_stale(settings.session_files_ttl_s())
         st.session_state.scratch = Scratch()
     folder = st.session_state.scratch
     folder.touch()
@@ -297,7 +294,7 @@ def sidebar(limits: Limits, max_mb: int) -> Segmenter | None:
         st.markdown(f"**{model.name}**")
         st.caption(f"validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else "validation IoU not recorded")
         backend = {"int8": "ONNX Runtime, INT8", "onnx": "ONNX Runtime"}.get(getattr(model, "backend", ""), "PyTorch")
-        st.caption(f"runs on {model.device.type.upper()} ({backend}) · frames shrunk to {model.infer_size} px "
+        st.caption(f"runs on {model.device_type.upper()} ({backend}) · frames shrunk to {model.infer_size} px "
                    "(Balanced)")
         st.header("Limits")
         st.caption(f"Uploads up to {max_mb} MB · clips up to {duration_text(limits.max_duration_s)} and "
@@ -511,5 +508,6 @@ def main() -> None:
         show_result(st.session_state.result)
 
 
-if __name__ == "__main__":   # how `streamlit run` executes the page; importing the module runs nothing
+if __name__ == "__main__":   # how `streamlit run` executes the page (on every rerun); importing it runs nothing
+    settings.tune_process()
     main()

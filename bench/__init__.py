@@ -1,6 +1,2 @@
-"""Benchmarks: python -m bench.memory (and the speed benchmark)."""
-
-import os
-
-# Before anything loads torch: see model/__init__.py.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+"""Benchmarks: python -m bench (speed), bench.memory, bench.soak, bench.flicker, bench.presets, bench.people,
+bench.vs_mediapipe. Each entry point calls `model.settings.tune_process()` first, as the app does."""

@@ -4,6 +4,8 @@
     python -m bench --input ../shared/datasets/videos/vertical_dance.mp4 --presets balanced
     python -m bench --model-only                       # just the network: ms/frame per backend and size
 
+First, start-up: `python -m app.cli` in a fresh process on a 1 s clip of the same size, from the shell to its
+first frames through the network (`--timing`), `--startup-runs` times after one warm-up run (min and median).
 For each preset it prints frames, the bare transcode's seconds (the floor any output pays), wall seconds, fps,
 wall / clip duration (<= 1.0 is faster than it plays), wall / transcode, peak RSS of the process and its ffmpeg
 children, then the model alone in ms per frame for each backend and inference size. Each preset runs
@@ -14,9 +16,12 @@ speed drifts by several percent from minute to minute, and a ratio taken within 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
+import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -26,9 +31,12 @@ import numpy as np
 from app.options import PRESETS, RenderOptions, preset_focus, preset_infer_size, preset_keyframes
 from app.pipeline import load_segmenter, segment_video
 from app.video_io import ffmpeg_exe, probe, read_frames
-from bench.memory import _PeakSampler, make_clip
+from bench.memory import PeakSampler, make_clip
 from model import Segmenter
 from model.refine import Refiner, RefineOptions
+from model.settings import tune_process
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def transcode_seconds(clip: Path, out: Path) -> float:
@@ -58,9 +66,22 @@ def refine_ms_per_frame(seg: Segmenter, frames: list[np.ndarray]) -> float:
     return (time.perf_counter() - start) / len(frames) * 1000
 
 
-def main(argv: list[str] | None = None) -> None:
-    import os
+def startup_seconds(clip: Path, out: Path, weights: str | None = None) -> float:
+    """Seconds from starting `python -m app.cli CLIP` in a fresh process to its first frames through the network:
+    the interpreter, the imports, loading the model, probing the clip, decoding and the first network pass."""
+    cmd = [sys.executable, "-m", "app.cli", str(clip), "--out", str(out), "--quiet", "--timing"]
+    if weights:
+        cmd += ["--weights", str(weights)]
+    start = time.time()
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, check=True)
+    stamp = re.search(r"first frames through the network at ([0-9.]+)", run.stderr)
+    if stamp is None:
+        raise RuntimeError(f"the CLI printed no timing:\n{run.stderr}")
+    return float(stamp.group(1)) - start
 
+
+def main(argv: list[str] | None = None) -> None:
+    tune_process()      # before torch loads (the torch row of the model-only table)
     import torch
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -72,7 +93,8 @@ def main(argv: list[str] | None = None) -> None:
                    help="the person-focused second pass: as each preset says (default), or forced on/off")
     p.add_argument("--backends", nargs="+", default=["int8", "onnx", "torch"], choices=["int8", "onnx", "torch"],
                    help="for the model-only table (the pipeline runs what the app runs: backend auto)")
-    p.add_argument("--model-only", action="store_true", help="skip the transcode and pipeline runs")
+    p.add_argument("--model-only", action="store_true", help="skip start-up, the transcode and pipeline runs")
+    p.add_argument("--startup-runs", type=int, default=5, help="fresh CLI processes timed for start-up (0: skip)")
     p.add_argument("--frames", type=int, default=32, help="frames for the model-only timing")
     p.add_argument("--repeat", type=int, default=3,
                    help="times each preset runs, each time right after its own transcode; medians are printed")
@@ -86,6 +108,16 @@ def main(argv: list[str] | None = None) -> None:
           f"{torch.get_num_threads()} torch threads")
     print(f"clip: {clip.name} {info.width}x{info.height} {info.fps:g} fps {info.frames} frames "
           f"{info.duration:.1f} s audio={info.has_audio}; mode {args.mode} -> MP4\n")
+
+    if args.startup_runs and not args.model_only:
+        short = make_clip(args.workdir / f"synthetic_{info.width}x{info.height}_24_1s.mp4", 1 / 60,
+                          f"{info.width}x{info.height}", 24)
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            startup_seconds(short, Path(tmp) / "warm-up.mp4", args.weights)     # page cache, numba's cache
+            times = [startup_seconds(short, Path(tmp) / "startup.mp4", args.weights) for _ in range(args.startup_runs)]
+        print(f"{'start-up':>9}: python -m app.cli CLIP --out OUT.mp4, shell to first frames through the network "
+              f"({short.name}, {args.startup_runs} runs): min {min(times):.2f} s, median {statistics.median(times):.2f} s\n",
+              flush=True)
 
     base = load_segmenter(args.weights, backend="auto")
     print(f"model: {base.name} ({base.spec.encoder}, trained size {base.spec.infer_size}), backend {base.backend}")
@@ -102,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
                 floors, walls, ratios, peaks = [], [], [], []
                 for _ in range(args.repeat):
                     floors.append(transcode_seconds(clip, Path(tmp) / "transcode.mp4"))
-                    sampler = _PeakSampler(os.getpid())
+                    sampler = PeakSampler(os.getpid())
                     sampler.start()
                     start = time.perf_counter()
                     result = segment_video(clip, Path(tmp) / f"{preset}.mp4",

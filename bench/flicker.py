@@ -28,6 +28,7 @@ from app.options import PRESETS, preset_focus, preset_keyframes
 from model.focus import Focus
 from model.matte import Frame, MatteStream
 from model.refine import RAW, FlickerMeter, Refiner, RefineOptions
+from model.settings import tune_process
 
 SETTINGS = {
     "raw": RAW,
@@ -74,6 +75,7 @@ def side_by_side_gif(path: Path, frames: list[np.ndarray], probs: list[np.ndarra
 
 
 def main(argv: list[str] | None = None) -> None:
+    tune_process()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--weights", help="checkpoint (default: the shipped weights)")
     p.add_argument("--data", type=Path, default=Path("../shared/datasets"))

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from app.video_io import ffmpeg_exe
+from model.settings import tune_process
 
 
 def make_clip(path: Path, minutes: float, size: str, fps: int) -> Path:
@@ -68,7 +69,7 @@ def _tree_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-class _PeakSampler(threading.Thread):
+class PeakSampler(threading.Thread):
     def __init__(self, pid: int, every: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.pid, self.every, self.peak, self.done = pid, every, 0.0, threading.Event()
@@ -99,7 +100,7 @@ def child(clip: str, weights: str | None, tiny: bool) -> None:
         segmenter = tiny_segmenter()
     else:       # the shipped weights as the app runs them by default: the balanced preset
         segmenter = load_segmenter(weights)     # load_segmenter and RenderOptions default to the balanced preset
-    sampler = _PeakSampler(os.getpid())
+    sampler = PeakSampler(os.getpid())
     sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
@@ -114,6 +115,7 @@ def child(clip: str, weights: str | None, tiny: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    tune_process()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--minutes", type=float, nargs="+", default=[1, 10])
     p.add_argument("--size", default="1080x1920", help="WxH of the synthetic clips")

@@ -17,6 +17,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from model.settings import tune_process
+
+if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
+    tune_process()
+
 import cv2
 import numpy as np
 

@@ -15,6 +15,11 @@ import argparse
 import json
 from pathlib import Path
 
+from model.settings import tune_process
+
+if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
+    tune_process()
+
 from app.options import PRESETS, preset_focus, preset_infer_size, preset_keyframes
 from model.focus import Focus
 from app.pipeline import DEFAULT_WEIGHTS

@@ -30,6 +30,7 @@ from PIL import Image
 from app.options import PRESETS, InputError, RenderOptions, preset_infer_size
 from app.pipeline import load_segmenter, segment_file
 from bench.memory import descendants, make_clip, tiny_segmenter
+from model.settings import tune_process
 
 GROWTH_LIMIT_MB = 20     # the last round's mean RSS may exceed the second round's by this much (allocator noise)
 FRAMES = {"portrait": 90, "landscape": 48, "photo": 1}    # what a finished job must have written
@@ -90,6 +91,7 @@ ROUND = [
 
 
 def main(argv: list[str] | None = None) -> int:
+    tune_process()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--clips", type=int, default=30, help="number of jobs (at least 30)")
     p.add_argument("--model", choices=["default", "tiny"], default="default")
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     # As the app does: one model, shared by the presets at their inference sizes (made once, not per job).
     models = {preset: base.with_infer_size(preset_infer_size(base.spec.infer_size, preset)) for preset in PRESETS}
     print(f"soak: {args.clips} jobs in one process (pid {os.getpid()}), model {base.name} on "
-          f"{base.device.type}; {os.cpu_count()} cores ({cpu_name()}), "
+          f"{base.device_type}; {os.cpu_count()} cores ({cpu_name()}), "
           f"Python {platform.python_version()}")
     print(f"{'job':>3} {'input':<9} {'mode':<11} {'format':<6} {'preset':<8} {'outcome':<8} {'frames':>6} "
           f"{'wall s':>6} {'RSS MB':>7} {'fds':>4} {'threads':>7}")

@@ -29,6 +29,7 @@ from app.video_io import probe, read_frames
 from model.focus import Focus
 from model.matte import Frame, MatteStream
 from model.refine import RAW, Refiner
+from model.settings import tune_process
 from train.mediapipe_teacher import TeacherError, check, probabilities
 
 
@@ -103,6 +104,7 @@ def picture(python: str, seg, clips: list[Path], out: Path, width: int = 200) ->
 
 
 def main(argv: list[str] | None = None) -> None:
+    tune_process()
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--mediapipe-python", required=True, help="the python of a venv with mediapipe==0.10.21")
     p.add_argument("--weights", help="checkpoint (default: the shipped weights)")

@@ -7,6 +7,7 @@
 
 safetensors never unpickles, so a checkpoint from anywhere is safe to open. The metadata (spec, metrics,
 data, date, anything else) travels inside the same file, so weights can never lose their description.
+Reading it (`read_metadata`, `describe_checkpoint`) needs no torch; loading the weights does.
 """
 
 from __future__ import annotations
@@ -17,14 +18,17 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
-from torch import nn
 
-from model.network import ModelSpec, Normalised, build_model
+from model.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from model.network import Normalised
 
 
 class CheckpointError(ValueError):
@@ -33,7 +37,7 @@ class CheckpointError(ValueError):
 
 @dataclass
 class Checkpoint:
-    model: Normalised
+    model: Normalised | None        # None from describe_checkpoint (no weights loaded)
     spec: ModelSpec
     metadata: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
@@ -60,6 +64,8 @@ def save_checkpoint(
     **metadata: Any,
 ) -> Path:
     """Write weights + metadata atomically (temp file in the same folder, then rename)."""
+    from safetensors.torch import save_file
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
@@ -83,7 +89,7 @@ def save_checkpoint(
 def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     """The metadata of a checkpoint without loading its weights (JSON values decoded)."""
     try:
-        with safe_open(str(path), framework="pt") as f:
+        with safe_open(str(path), framework="numpy") as f:
             raw = f.metadata() or {}
     except FileNotFoundError:
         raise CheckpointError(f"weights file not found: {path}") from None
@@ -100,11 +106,18 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     return out
 
 
+def describe_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """The checkpoint's spec and metadata, without its weights (`model` is None): no torch needed."""
+    meta = read_metadata(path)
+    return Checkpoint(model=None, spec=ModelSpec.from_json(json.dumps(meta["spec"])), metadata=meta, path=Path(path))
+
+
 def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> Checkpoint:
     """Rebuild the model from the spec stored in the file and load its weights (as float32, eval mode)."""
-    meta = read_metadata(path)
-    spec = ModelSpec.from_json(json.dumps(meta["spec"]))
-    model = build_model(spec)
+    from model.network import build_model
+
+    ckpt = describe_checkpoint(path)
+    model = build_model(ckpt.spec)
     state = {}
     with safe_open(str(path), framework="pt") as f:
         for key in f.keys():
@@ -115,5 +128,5 @@ def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
         raise CheckpointError(
             f"{path} does not match its spec: {len(missing)} missing and {len(unexpected)} unexpected tensors"
         )
-    model.to(device).eval()
-    return Checkpoint(model=model, spec=spec, metadata=meta, path=Path(path))
+    ckpt.model = model.to(device).eval()
+    return ckpt

@@ -9,7 +9,9 @@ returns logits, so the Segmenter's pre- and post-processing are shared by both b
 The INT8 copy (ONNX Runtime static quantisation: int8 weights per channel, uint8 activations with ranges
 calibrated on training photos) runs the network about 1.7x faster on a CPU. It needs calibration data, so it
 is made once by `python -m train.int8` and shipped beside the weights; it records the checkpoint's digest, and the app uses it only
-while it matches (`int8_path_for`).
+while it matches (`int8_session`).
+
+Running an exported file needs only ONNX Runtime; torch loads only to export, to check parity or to calibrate.
 """
 
 from __future__ import annotations
@@ -21,12 +23,18 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import cv2
 import numpy as np
-import torch
 
-from model import inference_threads
 from model.checkpoint import load_checkpoint, publish
+from model.preprocess import network_input, shrink
+from model.settings import cache_dir, inference_threads, tune_process
+
+if TYPE_CHECKING:
+    import onnxruntime
+    import torch
 
 PARITY_ATOL = 1e-3
 
@@ -53,12 +61,13 @@ def onnx_path_for(weights: str | os.PathLike) -> Path:
     beside = weights.with_suffix(".onnx")
     if beside.is_file() and beside.stat().st_mtime >= weights.stat().st_mtime:
         return beside
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tiktok-cutout"
-    return cache / f"{weights.stem}.{_digest(weights)}.onnx"
+    return cache_dir() / f"{weights.stem}.{_digest(weights)}.onnx"
 
 
 def export_onnx(weights: str | os.PathLike, out: str | os.PathLike | None = None, *, check: bool = True) -> Path:
     """Export `weights` to ONNX (atomically), then check it against torch on a random batch."""
+    import torch
+
     ckpt = load_checkpoint(weights)
     out = Path(out) if out else onnx_path_for(weights)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,34 +91,37 @@ def export_onnx(weights: str | os.PathLike, out: str | os.PathLike | None = None
     return out
 
 
-def int8_path_for(weights: str | os.PathLike) -> Path | None:
-    """The INT8 copy beside `weights` (`<stem>.int8.onnx`) if it was made from this very checkpoint, else None."""
+def _int8_candidate(weights: Path) -> Path:
+    return weights.with_name(f"{weights.stem}.int8.onnx")
+
+
+def int8_session(weights: str | os.PathLike, threads: int | None = None) -> onnxruntime.InferenceSession | None:
+    """An ONNX Runtime session of the INT8 copy beside `weights` (`<stem>.int8.onnx`) if it was made from this
+    very checkpoint, else None. The check reads the file's metadata through ONNX Runtime itself: the `onnx`
+    package would add a second of imports to every start."""
     weights = Path(weights)
-    path = weights.with_name(f"{weights.stem}.int8.onnx")
+    path = _int8_candidate(weights)
     if not path.is_file():
         return None
-    import onnx
+    session = ort_session(path, threads)
+    made_from = session.get_modelmeta().custom_metadata_map.get("checkpoint_sha256")
+    return session if made_from == _digest(weights) else None
 
-    props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-    return path if props.get("checkpoint_sha256") == _digest(weights) else None
+
+def int8_path_for(weights: str | os.PathLike) -> Path | None:
+    """The INT8 copy beside `weights` if it was made from this very checkpoint (see `int8_session`), else None."""
+    return _int8_candidate(Path(weights)) if int8_session(weights, threads=1) is not None else None
 
 
-def _calibration_batches(weights: Path, images: list[Path], sizes: tuple[int, ...], count: int):
+def _calibration_batches(images: list[Path], sizes: tuple[int, ...], count: int):
     """Network inputs for calibration: `count` of `images` spread evenly, each prepared exactly as the
-    Segmenter prepares a frame, at one of `sizes` in turn."""
-    import cv2
-
-    from model.segmenter import Segmenter
-
-    ckpt = load_checkpoint(weights)
-    base = Segmenter(ckpt.model, ckpt.spec)
+    Segmenter prepares a frame (`network_input`), at one of `sizes` in turn."""
     for i, f in enumerate(images[::max(1, len(images) // count)][:count]):
         bgr = cv2.imread(str(f), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ValueError(f"cannot read calibration image {f}")
-        seg = base.with_infer_size(sizes[i % len(sizes)])
-        x, _ = seg._prepare([seg.shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))])
-        yield {"image": x.numpy()}
+        x, _ = network_input([shrink(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), sizes[i % len(sizes)])])
+        yield {"image": x}
 
 
 def quantize_int8(weights: str | os.PathLike, images: list[Path], out: str | os.PathLike | None = None, *,
@@ -130,7 +142,7 @@ def quantize_int8(weights: str | os.PathLike, images: list[Path], out: str | os.
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self.batches = _calibration_batches(weights, images, sizes, count)
+            self.batches = _calibration_batches(images, sizes, count)
 
         def get_next(self):
             return next(self.batches, None)
@@ -153,7 +165,7 @@ def quantize_int8(weights: str | os.PathLike, images: list[Path], out: str | os.
     return out
 
 
-def ort_session(path: str | os.PathLike, threads: int | None = None):
+def ort_session(path: str | os.PathLike, threads: int | None = None) -> onnxruntime.InferenceSession:
     import onnxruntime as ort
 
     so = ort.SessionOptions()
@@ -167,6 +179,8 @@ def ort_session(path: str | os.PathLike, threads: int | None = None):
 
 def parity(model: torch.nn.Module, onnx_file: str | os.PathLike, x: torch.Tensor) -> float:
     """Largest absolute difference between torch's and ONNX Runtime's logits on `x`."""
+    import torch
+
     with torch.inference_mode():
         ref = model.eval()(x).numpy()
     got = ort_session(onnx_file).run(None, {"image": x.numpy()})[0]
@@ -174,6 +188,7 @@ def parity(model: torch.nn.Module, onnx_file: str | os.PathLike, x: torch.Tensor
 
 
 def main(argv: list[str] | None = None) -> None:
+    tune_process(pipeline=False)
     p = argparse.ArgumentParser(description="Export a checkpoint to ONNX and check it against torch.")
     p.add_argument("weights", type=Path)
     p.add_argument("--out", type=Path, help="default: <weights>.onnx beside the checkpoint")

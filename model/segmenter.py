@@ -6,46 +6,59 @@
     >>> alphas = seg.predict([np.zeros((1920, 1080, 3), np.uint8)])   # -> [float32 (1920, 1080) in [0, 1]]
 
 Each frame is resized so its long side is `spec.infer_size` (aspect kept, never squashed, as in training),
-padded to a multiple of 32, batched, and the result is cropped and resized back to the frame's own size.
+padded to a multiple of 32, batched (model.preprocess), and the result is cropped and resized back to the frame's
+own size. With an ONNX Runtime session (the app on a CPU) all of it is numpy: torch is never imported.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
+import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-import torch
-from torch import nn
 
-from model.checkpoint import Checkpoint, load_checkpoint
-from model.network import ModelSpec
+from model.checkpoint import describe_checkpoint, load_checkpoint
+from model.export import export_onnx, int8_session, onnx_path_for, ort_session
+from model.preprocess import inference_shape, network_input, padded_batch, shrink
+from model.spec import ModelSpec
 
-STRIDE = 32
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+__all__ = ["Segmenter", "default_device", "inference_shape"]
 log = logging.getLogger(__name__)
 
 
-def inference_shape(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(h, w) of a frame resized so its long side is `long_side`, aspect kept, at least 1 pixel."""
-    scale = long_side / max(height, width)
-    return max(1, round(height * scale)), max(1, round(width * scale))
+def default_device() -> str:
+    """"cuda" when torch can use a GPU, else "cpu". On Linux torch is asked only where a GPU's device node exists
+    (NVIDIA, ROCm, WSL): its import costs seconds, and on a CPU the network runs in ONNX Runtime without it."""
+    if sys.platform == "linux" and not any(os.path.exists(d) for d in ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")):
+        return "cpu"
+    import torch
 
-
-def _pad_to(n: int) -> int:
-    return -(-n // STRIDE) * STRIDE
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 class Segmenter:
-    """Runs a segmentation network on batches of uint8 RGB frames of any size. Safe to share between threads."""
+    """Runs a segmentation network on batches of uint8 RGB frames of any size. Safe to share between threads.
 
-    def __init__(self, model: nn.Module, spec: ModelSpec, *, device: str | torch.device = "cpu",
+    The network is a torch module (`model`, on `device`) or an ONNX Runtime session of it (`session`, on the
+    CPU). A Segmenter made with a session needs no torch module (`model` may be None), and then never imports
+    torch (the app's CPU path)."""
+
+    def __init__(self, model: nn.Module | None, spec: ModelSpec, *, device: str | torch.device = "cpu",
                  infer_size: int | None = None, name: str = "model", metadata: dict | None = None,
                  session=None, backend: str | None = None) -> None:
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
+        if model is None and session is None:
+            raise ValueError("a Segmenter needs a torch module or an ONNX Runtime session")
+        self.device = str(device)
+        self.model = model.to(self.device).eval() if model is not None else None
         self.spec = spec
         self.infer_size = int(infer_size or spec.infer_size)
         self.name = name
@@ -53,23 +66,32 @@ class Segmenter:
         self.session = session          # an onnxruntime.InferenceSession of the same network, or None
         self.backend = backend or ("onnx" if session is not None else "torch")
 
+    @property
+    def device_type(self) -> str:
+        """"cpu" or "cuda" (the device without its index)."""
+        return self.device.split(":")[0]
+
+    @property
+    def network(self):
+        """What runs the frames: the ONNX Runtime session, else the torch module. Shared by `with_infer_size`
+        copies, so its identity tells one loaded model from another."""
+        return self.session if self.session is not None else self.model
+
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, *, device: str | torch.device | None = None,
                         infer_size: int | None = None, backend: str = "torch") -> "Segmenter":
         """backend: "torch"; "onnx" (CPU, exported once and cached); "int8" (the INT8 copy shipped beside the
         weights, see model.export); or "auto": on CPU the INT8 copy when one matches these weights, else ONNX;
-        torch on GPU."""
+        torch on GPU. The ONNX backends load no torch weights (nor torch), unless the ONNX export has to be made."""
         if backend not in ("torch", "onnx", "int8", "auto"):
             raise ValueError(f"backend must be torch, onnx, int8 or auto, not {backend!r}")
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-        ckpt: Checkpoint = load_checkpoint(path, device=device)
+        device = str(device or default_device())
+        ckpt = describe_checkpoint(path)
         session, chosen = None, "torch"
-        if backend in ("onnx", "int8") or (backend == "auto" and torch.device(device).type == "cpu"):
-            from model.export import export_onnx, int8_path_for, onnx_path_for, ort_session
-
+        if backend in ("onnx", "int8") or (backend == "auto" and device.split(":")[0] == "cpu"):
             try:
-                onnx_file = int8_path_for(path) if backend in ("int8", "auto") else None
-                if onnx_file is not None:
+                session = int8_session(path) if backend in ("int8", "auto") else None
+                if session is not None:
                     chosen = "int8"
                 elif backend == "int8":
                     raise FileNotFoundError(f"no INT8 copy of {Path(path).name} made from this very file beside it "
@@ -78,13 +100,14 @@ class Segmenter:
                     chosen, onnx_file = "onnx", onnx_path_for(path)
                     if not onnx_file.is_file():
                         onnx_file = export_onnx(path, onnx_file)
-                session = ort_session(onnx_file)
+                    session = ort_session(onnx_file)
             except Exception as exc:  # ONNX is an optimisation: torch always works
                 if backend in ("onnx", "int8"):
                     raise
-                chosen = "torch"
+                session, chosen = None, "torch"
                 log.warning("ONNX Runtime unavailable (%s); using torch", exc)
-        return cls(ckpt.model, ckpt.spec, device=device, infer_size=infer_size, name=ckpt.name,
+        model = load_checkpoint(path, device=device).model if session is None else None
+        return cls(model, ckpt.spec, device=device, infer_size=infer_size, name=ckpt.name,
                    metadata=ckpt.metadata, session=session, backend=chosen)
 
     def with_infer_size(self, infer_size: int) -> "Segmenter":
@@ -94,34 +117,30 @@ class Segmenter:
 
     def shrink(self, frame: np.ndarray) -> np.ndarray:
         """The frame at inference size (long side `infer_size`, aspect kept): what the network sees."""
-        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
-            raise ValueError(f"expected uint8 RGB frames (H, W, 3), got {frame.dtype} {frame.shape}")
-        h, w = inference_shape(frame.shape[0], frame.shape[1], self.infer_size)
-        return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA) if (h, w) != frame.shape[:2] else frame
+        return shrink(frame, self.infer_size)
 
-    def _prepare(self, smalls: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        shapes = [s.shape[:2] for s in smalls]
-        ph = _pad_to(max(h for h, _ in shapes))
-        pw = _pad_to(max(w for _, w in shapes))
-        batch = np.empty((len(smalls), ph, pw, 3), np.uint8)
-        for i, (small, (h, w)) in enumerate(zip(smalls, shapes)):
-            # Replicated edges look like more of the scene to the network; zeros would look like a border.
-            batch[i] = cv2.copyMakeBorder(small, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE)
-        x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
-        return x, shapes
-
-    @torch.inference_mode()
     def logits(self, frames: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
-        """Raw network output at inference resolution (padded) and each frame's valid (h, w)."""
+        """Raw network output at inference resolution (padded), as a torch tensor, and each frame's valid (h, w)."""
         return self.logits_small([self.shrink(f) for f in frames])
 
-    @torch.inference_mode()
     def logits_small(self, smalls: Sequence[np.ndarray]) -> tuple[torch.Tensor, list[tuple[int, int]]]:
         """`logits` for frames already at inference size (see `shrink`)."""
-        x, shapes = self._prepare(smalls)
+        import torch
+
+        out, shapes = self._run(smalls)
+        return (torch.from_numpy(out) if isinstance(out, np.ndarray) else out), shapes
+
+    def _run(self, smalls: Sequence[np.ndarray]) -> tuple[np.ndarray | torch.Tensor, list[tuple[int, int]]]:
+        """Logits: a numpy array from ONNX Runtime, a tensor on `device` from torch."""
         if self.session is not None:
-            return torch.from_numpy(self.session.run(None, {"image": x.numpy()})[0]), shapes
-        return self.model(x), shapes
+            x, shapes = network_input(smalls)
+            return self.session.run(None, {"image": x})[0], shapes
+        import torch
+
+        batch, shapes = padded_batch(smalls)
+        with torch.inference_mode():    # uint8 to the device, then float there: a quarter of the transfer
+            x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
+            return self.model(x), shapes
 
     def predict_lowres(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """Float32 person probability at inference resolution (padding cropped off), for refinement
@@ -132,11 +151,21 @@ class Segmenter:
         """`predict_lowres` for frames already at inference size (see `shrink`)."""
         if len(smalls) == 0:
             return []
-        out, shapes = self.logits_small(smalls)
-        if self.spec.classes > 1:
-            probs = (out.argmax(dim=1) > 0).float().cpu().numpy()
+        out, shapes = self._run(smalls)
+        if isinstance(out, np.ndarray):
+            if self.spec.classes > 1:
+                probs = (out.argmax(axis=1) > 0).astype(np.float32)
+            else:
+                with np.errstate(over="ignore"):        # exp(-x) of a very negative logit is inf: probability 0
+                    probs = 1.0 / (1.0 + np.exp(-out[:, 0]))
         else:
-            probs = torch.sigmoid(out[:, 0]).float().cpu().numpy()
+            import torch
+
+            with torch.inference_mode():
+                if self.spec.classes > 1:
+                    probs = (out.argmax(dim=1) > 0).float().cpu().numpy()
+                else:
+                    probs = torch.sigmoid(out[:, 0]).float().cpu().numpy()
         return [p[:h, :w] for p, (h, w) in zip(probs, shapes)]
 
     def predict(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
@@ -151,11 +180,10 @@ class Segmenter:
         upsampling every class map first, and identical wherever the low-resolution argmax is."""
         if len(frames) == 0:
             return []
-        out, shapes = self.logits(frames)
-        if self.spec.classes == 1:
-            labels = (out[:, 0] > 0).to(torch.uint8)
+        out, shapes = self._run([self.shrink(f) for f in frames])
+        if isinstance(out, np.ndarray):
+            labels = (out[:, 0] > 0 if self.spec.classes == 1 else out.argmax(axis=1)).astype(np.uint8)
         else:
-            labels = out.argmax(dim=1).to(torch.uint8)
-        labels = labels.cpu().numpy()
+            labels = (out[:, 0] > 0 if self.spec.classes == 1 else out.argmax(dim=1)).byte().cpu().numpy()
         return [cv2.resize(lab[:h, :w], (f.shape[1], f.shape[0]), interpolation=cv2.INTER_NEAREST)
                 for lab, (h, w), f in zip(labels, shapes, frames)]

@@ -12,7 +12,12 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
+
+from model.settings import tune_process
+
+tune_process()      # as the app's entry points do, and before torch loads (OpenMP reads its wait policy then)
+
+import torch  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -2,16 +2,20 @@
 
 import re
 
+import pytest
 from conftest import make_clip
 
 from bench.__main__ import main
 
 
-def test_bench_prints_transcode_pipeline_and_model_figures(tmp_path, capsys):
+@pytest.mark.slow      # fresh CLI processes, then the pipeline twice
+def test_bench_prints_startup_transcode_pipeline_and_model_figures(tmp_path, capsys):
     clip = make_clip(tmp_path / "c.mp4", size="240x320", seconds=1)
     main(["--input", str(clip), "--presets", "fast", "--repeat", "2", "--backends", "int8", "--frames", "4",
-          "--workdir", str(tmp_path / "work")])
+          "--startup-runs", "2", "--workdir", str(tmp_path / "work")])
     out = capsys.readouterr().out
+    low, median = map(float, re.search(r"^ *start-up: .* min ([0-9.]+) s, median ([0-9.]+) s$", out, re.M).groups())
+    assert 0 < low <= median
     row = next(line for line in out.splitlines() if line.split()[:1] == ["fast"])
     fields = row.split()
     assert fields[1:5] == ["320", "4", "off", "30"]           # size, keyframe interval, second pass, frames

@@ -1,13 +1,16 @@
 """The command line: outputs, batch folders, and one clear sentence (never a traceback) on bad input."""
 
 import os
+import re
 import subprocess
 import sys
+import time
 
 import pytest
 from conftest import REPO, ffmpeg
 
 from app.video_io import stream_info
+from model.segmenter import default_device
 
 
 def cli(*args, cwd=REPO):
@@ -46,6 +49,32 @@ def test_background_image_means_replace(tmp_path, media, tiny_weights):
     run = cli(media / "clip.mp4", "--background", bg, "--out", tmp_path / "r.gif", "-w", tiny_weights, "-q")
     assert run.returncode == 0, run.stderr
     assert stream_info(tmp_path / "r.gif")["streams"][0]["codec_name"] == "gif"
+
+
+# What the CPU path must not load: torch and segmentation-models-pytorch (with timm and torchvision) cost seconds
+# of imports at every start, the onnx package a second more; ONNX Runtime alone runs the shipped INT8 copy.
+HEAVY = ("torch", "segmentation_models_pytorch", "timm", "torchvision", "onnx")
+
+
+@pytest.mark.skipif(default_device() != "cpu", reason="with a GPU, the app runs the network in torch")
+def test_cpu_path_imports_neither_torch_nor_smp(tmp_path, media):
+    from PIL import Image
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "clip.mp4").write_bytes((media / "clip.mp4").read_bytes())
+    Image.new("RGB", (64, 48), "red").save(src / "photo.png")
+    script = ("import sys\nfrom app.cli import main\nrc = main(sys.argv[1:])\n"
+              f"print('heavy modules:', sorted(m for m in {HEAVY!r} if m in sys.modules))\nsys.exit(rc)")
+    start = time.time()
+    run = subprocess.run([sys.executable, "-c", script, str(src), "--out", str(tmp_path / "out"), "-q", "--timing"],
+                         cwd=REPO, capture_output=True, text=True, timeout=300)
+    end = time.time()
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["clip_cutout.mp4", "photo_cutout.png"]
+    assert "heavy modules: []" in run.stdout, run.stdout         # the shipped weights, the INT8 copy: no torch
+    stamps = [float(t) for t in re.findall(r"first frames through the network at ([0-9.]+)", run.stderr)]
+    assert len(stamps) == 2 and start < stamps[0] <= stamps[1] < end, run.stderr    # --timing, once per input
 
 
 @pytest.fixture

@@ -7,9 +7,13 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from model import load_checkpoint
 from model.checkpoint import read_metadata
 from tests.train_helpers import write_folder_set
+
+pytestmark = pytest.mark.slow      # torchrun: two training processes
 
 
 def _free_port() -> int:

@@ -8,6 +8,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.ui_helpers import REPO, dockerfile_cmd, dockerfile_env, dockerfile_healthcheck, dockerfile_instructions, \
@@ -122,6 +123,7 @@ def test_compose_gpu_override():
     assert set(gpu) <= set(compose()["services"])
 
 
+@pytest.mark.slow      # a Streamlit server
 def test_start_command_answers_health_and_healthcheck(tiny_app):
     with urllib.request.urlopen(f"{tiny_app}/_stcore/health", timeout=10) as r:
         assert r.status == 200 and r.read().strip() == b"ok"
@@ -129,6 +131,7 @@ def test_start_command_answers_health_and_healthcheck(tiny_app):
         assert r.status == 200 and b"<html" in r.read().lower()
 
 
+@pytest.mark.slow      # a Streamlit server
 def test_image_healthcheck_command_fails_then_passes(tmp_path, tiny_weights):
     """The HEALTHCHECK's own command: non-zero with no server, zero once the start command runs."""
     _, health = dockerfile_healthcheck()

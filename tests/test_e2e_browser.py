@@ -24,6 +24,8 @@ from bench.memory import descendants
 from tests.conftest import make_clip
 from tests.ui_helpers import REPO, probe_streams, running_app
 
+pytestmark = pytest.mark.slow      # a real browser against a real server
+
 playwright = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = "/usr/bin/chromium"

@@ -48,6 +48,7 @@ def _center_crop(path, size=224) -> torch.Tensor:
     return ((x - torch.tensor(IMAGENET_MEAN)[:, None, None]) / torch.tensor(IMAGENET_STD)[:, None, None])[None]
 
 
+@pytest.mark.slow      # the shared datasets
 def test_efficientnet_lite0_classifies_photos(datasets):
     """The encoder as loaded into smp, plus the package's own ImageNet classifier, names what is in a photo."""
     import timm

@@ -6,7 +6,7 @@ import torch
 
 from model import ModelSpec, Segmenter, build_model, load_checkpoint, save_checkpoint
 from model.checkpoint import CheckpointError, read_metadata
-from model.segmenter import inference_shape
+from model.preprocess import inference_shape
 
 TINY = dict(encoder="mobilenet_v2", decoder_channels=(16, 16, 8, 8, 8), infer_size=64)
 

@@ -109,6 +109,7 @@ def test_logs_hold_whatever_the_rows_hold(tmp_path):
     assert not [p.name for p in tmp_path.iterdir() if "partial" in p.name]
 
 
+@pytest.mark.slow      # two more training runs
 def test_resume_continues_exactly(run, tmp_path):
     cfg = TrainConfig(**{**run["cfg"].__dict__, "out": str(tmp_path / "r")})
 
@@ -445,6 +446,7 @@ def test_ship_writes_fp16_weights_and_reproducible_metrics(run, data, tmp_path):
     assert again["overall"]["mean_iou"] == pytest.approx(saved["headline"]["val_mean_iou"], abs=1e-9)
 
 
+@pytest.mark.slow      # two more training runs
 def test_resume_mid_epoch_after_a_crash(run, tmp_path, monkeypatch):
     """A crash inside an epoch loses nothing: the state saved after each step carries position, RNG, sums."""
     import train.loop as loop

@@ -14,6 +14,8 @@ from model.checkpoint import read_metadata
 from train.data import find_records, split_records
 from train.evaluate import evaluate
 
+pytestmark = pytest.mark.slow      # the shared datasets and the shipped model on them
+
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
 
 

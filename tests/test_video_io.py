@@ -51,7 +51,10 @@ def test_variable_frame_rate_clip_is_read_at_constant_rate(tmp_path):
     assert n / info.fps == pytest.approx(3.0, abs=1.5 / info.fps)  # the clip's 3 s, within a frame or so
 
 
-@pytest.mark.parametrize("fmt, alpha", [("mp4", False), ("webm", False), ("webm", True), ("gif", False), ("gif", True)])
+# The pipeline pads MP4/WebM itself (it composes in I420); an odd-sized clip saved as MOV relies on the writer's
+# padding of RGB(A) frames.
+@pytest.mark.parametrize("fmt, alpha", [("mp4", False), ("webm", False), ("webm", True), ("mov", False), ("mov", True),
+                                        ("gif", False), ("gif", True)])
 def test_writers_odd_size(tmp_path, fmt, alpha):
     h, w, c = 77, 51, 4 if alpha else 3
     out = tmp_path / f"out.{fmt}"
@@ -60,7 +63,7 @@ def test_writers_odd_size(tmp_path, fmt, alpha):
         for _ in range(30):
             writer.write(rng.integers(0, 256, (h, w, c), dtype=np.uint8))
     v = stream_info(out)["streams"][0]
-    expected = {"mp4": 30, "webm": 30, "gif": 15}[fmt]              # GIF is capped at 15 fps
+    expected = {"mp4": 30, "webm": 30, "mov": 30, "gif": 15}[fmt]   # GIF is capped at 15 fps
     assert int(v["nb_read_frames"]) == expected
     if fmt != "gif":
         assert (v["width"], v["height"]) == (52, 78)              # padded to even, never cropped

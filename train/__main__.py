@@ -14,9 +14,13 @@ The original TikTok project's flags still work: --root_dir_train, --root_dir_val
 from __future__ import annotations
 
 import argparse
-import os
 import shlex
 import sys
+
+from model import settings
+
+if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
+    settings.tune_process(pipeline=False)
 
 import torch
 import torch.distributed as dist
@@ -116,15 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
-    if distributed:
+    distributed = settings.distributed()
+    if distributed.enabled:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
         summary = train(cfg)
     finally:
-        if distributed:
+        if distributed.enabled:
             dist.destroy_process_group()
-    if int(os.environ.get("RANK", "0")) == 0:
+    if distributed.rank == 0:
         print(f"best val score {summary['best']:.4f} at epoch {summary['best_epoch']}; weights in {summary['out']}")
     return 0
 

@@ -188,13 +188,10 @@ def find_records(root: str | Path) -> list[Record]:
     return out
 
 
-def coco_records(ann_file: str | Path, image_dir: str | Path, *, only_with_people: bool = False) -> list[CocoRecord]:
+def coco_records(ann_file: str | Path, image_dir: str | Path) -> list[CocoRecord]:
+    """Every image of a COCO instances file (those without people are negatives: an empty mask)."""
     coco = _coco(str(ann_file))
-    ids = sorted(coco.getImgIds())
-    if only_with_people:
-        person = set(coco.getImgIds(catIds=coco.getCatIds(catNms=["person"])))
-        ids = [i for i in ids if i in person]
-    return [CocoRecord(str(ann_file), str(image_dir), int(i)) for i in ids]
+    return [CocoRecord(str(ann_file), str(image_dir), int(i)) for i in sorted(coco.getImgIds())]
 
 
 def split_records(records: list[Record], val_fraction: float, seed: int) -> tuple[list[Record], list[Record]]:

@@ -19,6 +19,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from model.settings import tune_process
+
+if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
+    tune_process(pipeline=False)
+
 import torch
 
 from model import Segmenter

@@ -13,6 +13,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from model.settings import tune_process
+
+if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
+    tune_process(pipeline=False)
+
 from model.export import quantize_int8
 from train.data import DataError, find_records, split_records
 

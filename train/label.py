@@ -27,6 +27,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from model.settings import tune_process
+
+if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
+    tune_process(pipeline=False)
+
 import cv2
 import numpy as np
 

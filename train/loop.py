@@ -39,7 +39,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from model import ModelSpec, Segmenter, build_model, save_checkpoint
+from model import ModelSpec, Segmenter, build_model, save_checkpoint, settings
 from model.focus import Focus
 from model.matte import Frame, MatteStream
 from model.refine import RAW, FlickerMeter, Matte, RefineOptions
@@ -627,7 +627,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
         torch.set_num_threads(cfg.threads)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available() else "cpu")
+    device = torch.device(f"cuda:{settings.distributed().local_rank}" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     model = _initial_model(cfg, rank).to(device)
     trainset, eval_sets = _load_data(cfg, out, rank)

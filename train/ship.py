@@ -18,6 +18,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from model.settings import tune_process
+
+if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
+    tune_process(pipeline=False)
+
 import numpy as np
 import torch
 

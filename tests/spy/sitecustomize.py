@@ -20,7 +20,7 @@ if os.environ.get("SEGMENT_SPY"):
 
     def load_segmenter(*args, **kwargs):
         segmenter = _load(*args, **kwargs)
-        _record(event="load", model=id(segmenter.model))
+        _record(event="load", model=id(segmenter.network))
         return segmenter
 
     def segment_file(src, dst, *args, segmenter, **kwargs):
@@ -31,6 +31,6 @@ if os.environ.get("SEGMENT_SPY"):
             error = type(exc).__name__
             raise
         finally:
-            _record(event="job", dst=str(dst), model=id(segmenter.model), start=start, end=time.time(), error=error)
+            _record(event="job", dst=str(dst), model=id(segmenter.network), start=start, end=time.time(), error=error)
 
     pipeline.load_segmenter, pipeline.segment_file = load_segmenter, segment_file
