@@ -31,8 +31,8 @@ from pathlib import Path
 from PIL import Image
 
 from app import pipeline
-from app.options import PRESETS, InputError, Limits, RefineOptions, RenderOptions, parse_colour, preset_infer_size, \
-    preset_focus, preset_keyframes
+from app.options import ALPHA_FORMATS, PRESETS, InputError, Limits, RefineOptions, RenderOptions, parse_colour, \
+    preset_infer_size, preset_focus, preset_keyframes
 from app.video_io import MediaInfo, probe, read_frames
 from model import Segmenter
 
@@ -330,9 +330,24 @@ def preview(upload: Upload) -> None:
             frames.close()
 
 
+FORMAT_KEYS = {False: "format_video", True: "format_image"}   # one Format radio per kind, whatever the mode
+
+
+def _keep_transparency() -> None:
+    """The Output radio's callback: a transparent cutout moves the chosen format off one that cannot hold alpha
+    (MP4, JPG) to the first that can; any other choice (MOV, a ZIP, ...) stays as the user left it."""
+    if st.session_state.get("mode") != "transparent":
+        return
+    for key, formats in ((FORMAT_KEYS[False], VIDEO_FORMATS), (FORMAT_KEYS[True], IMAGE_FORMATS)):
+        label = st.session_state.get(key)
+        if label is not None and formats[label] not in ALPHA_FORMATS:
+            st.session_state[key] = next(k for k, v in formats.items() if v in ALPHA_FORMATS)
+
+
 def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
     """The widgets; returns (RenderOptions keyword arguments, format, preset)."""
-    mode = st.radio("Output", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode", horizontal=True)
+    mode = st.radio("Output", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode", horizontal=True,
+                    on_change=_keep_transparency)
     kwargs: dict = {"mode": mode}
     if mode in ("cutout", "collage"):
         kwargs["background"] = parse_colour(st.color_picker("Background colour", "#FFFFFF", key="colour"))
@@ -347,12 +362,12 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
         kwargs["background_image"] = background_image(bg)
     is_image = upload is not None and upload.kind == "image"
     formats = IMAGE_FORMATS if is_image else VIDEO_FORMATS
-    if mode == "transparent" and not is_image:
-        labels = ["WebM", "MOV (ProRes)", "PNG frames (ZIP)", "GIF", "MP4"]   # the formats that keep transparency first
-    else:
-        labels = list(formats)
-    label = st.radio("Format", labels, key=f"format_{'image' if is_image else 'video'}_{mode == 'transparent'}",
-                     horizontal=True)
+    labels = list(formats)
+    if mode == "transparent":   # the formats that keep transparency first (the choice itself is kept: by name)
+        labels.sort(key=lambda label: formats[label] not in ALPHA_FORMATS)
+    # The key must not depend on the mode: a widget swapped for another on a mode change would swallow a click
+    # made while the page reruns (the click lands on the outgoing radio), and would forget the user's choice.
+    label = st.radio("Format", labels, key=FORMAT_KEYS[is_image], horizontal=True)
     preset = st.radio("Speed / quality", list(PRESETS), index=list(PRESETS).index("balanced"), key="preset",
                       format_func=str.capitalize, horizontal=True,
                       help="Fast shrinks frames more before the model and runs it on fewer video frames (the "

@@ -309,7 +309,7 @@ def test_editor_formats_from_the_page(page, media, label, name, codec):
 
     upload(page, "d.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
     page.radio(key="mode").set_value("transparent").run()
-    page.radio(key="format_video_True").set_value(label).run()
+    page.radio(key="format_video").set_value(label).run()
     shown = len(page.get("video"))          # the upload's own preview
     run(page)
     result = page.session_state["result"]
@@ -324,3 +324,28 @@ def test_editor_formats_from_the_page(page, media, label, name, codec):
     assert any("Browsers cannot play it" in i.value for i in page.info)
     [button] = page.get("download_button")
     assert button.label == f"Download {name.rsplit('.', 1)[1].upper()}"
+
+
+def test_the_format_choice_survives_a_change_of_output(page, media):
+    """One Format radio whatever the output (a radio swapped on a mode change would swallow a click made while
+    the page reruns, and forget the choice); a transparent cutout only moves it off a format with no alpha."""
+    upload(page, "d.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
+    fmt = page.radio(key="format_video")
+    assert fmt.value == "MP4" and fmt.options[0] == "MP4"
+    page.radio(key="mode").set_value("transparent").run()
+    fmt = page.radio(key="format_video")
+    assert fmt.value == "WebM", "MP4 has no alpha: a transparent cutout starts on WebM"
+    assert fmt.options[-1] == "MP4", "the formats that keep transparency come first"
+    fmt.set_value("MOV (ProRes)").run()
+    for mode in ("cutout", "transparent", "mask", "transparent"):
+        page.radio(key="mode").set_value(mode).run()
+        assert page.radio(key="format_video").value == "MOV (ProRes)", mode
+    assert not page.exception
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(buf, "PNG")
+    upload(page, "me.png", buf.getvalue(), "image/png")
+    page.radio(key="mode").set_value("cutout").run()
+    page.radio(key="format_image").set_value("JPG").run()
+    page.radio(key="mode").set_value("transparent").run()
+    assert page.radio(key="format_image").value == "PNG"
