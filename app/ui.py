@@ -17,6 +17,7 @@ from __future__ import annotations
 # `app` first: it sets OMP_WAIT_POLICY before anything below loads torch.
 import app  # noqa: F401  isort: skip
 
+import html
 import logging
 import os
 import re
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from app import pipeline
+from app import downloads, pipeline
 from app.options import ALPHA_FORMATS, PRESETS, InputError, Limits, RefineOptions, RenderOptions, parse_colour, \
     preset_infer_size, preset_focus, preset_keyframes
 from app.video_io import MediaInfo, probe, read_frames
@@ -236,6 +237,7 @@ def current_upload(uploaded, limits: Limits, max_bytes: int) -> Upload | None:
 def clear_result() -> None:
     result = st.session_state.pop("result", None)
     if result:
+        downloads.withdraw(result.get("token"))
         _unlink(result["path"])
 
 
@@ -439,11 +441,12 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
     bar.progress(1.0, text=f"Done: {result.frames} frame{'s' * (result.frames != 1)} in "
                            f"{result.seconds:.1f} s ({result.speed:.1f} fps)")
     clear_result()
+    file_name = f"{safe_stem(upload.name)}_{kwargs['mode']}.{result.format}"
     st.session_state.result = {
         "path": result.path, "kind": result.kind, "format": result.format, "frames": result.frames,
         "seconds": result.seconds, "width": result.width, "height": result.height, "has_audio": result.has_audio,
-        "notes": result.notes, "file_name": f"{safe_stem(upload.name)}_{kwargs['mode']}.{result.format}",
-        "upload_id": upload.file_id,
+        "notes": result.notes, "file_name": file_name, "upload_id": upload.file_id,
+        "token": downloads.offer(result.path, file_name, MIME[result.format]),
     }
 
 
@@ -478,10 +481,25 @@ def show_result(result: dict) -> None:
                    f"{_size_text(path.stat().st_size)} · made in {result['seconds']:.1f} s")
         for note in result["notes"]:
             st.info(note)
-        # The bytes go to the browser as a file; the click does not rerun the script (the work is never redone).
-        st.download_button(f"Download {fmt.upper()}", data=path.read_bytes(), file_name=result["file_name"],
-                           mime=MIME[fmt], type="primary", on_click="ignore", key="download",
-                           icon=":material/download:", width="stretch")
+        download_link(result, f"Download {fmt.upper()}")
+
+
+def download_link(result: dict, label: str) -> None:
+    """A link to the result on this server's download route (app.downloads), drawn like the primary button.
+
+    Not `st.download_button`: that holds the whole file in the server's memory, and a ProRes MOV or a ZIP of a
+    long clip is gigabytes; the route streams it from disk. A plain link: clicking it does not rerun the script.
+    """
+    href = downloads.url(result["token"], st.get_option("server.baseUrlPath") or "")
+    colour = st.get_option("theme.primaryColor") or "#fe2c55"
+    st.html(f"""<style>
+a.download-result {{ display: flex; align-items: center; justify-content: center; gap: 0.5rem; width: 100%;
+  box-sizing: border-box; min-height: 2.5rem; padding: 0.25rem 0.75rem; border-radius: 0.5rem;
+  background: {colour}; color: #fff !important; text-decoration: none !important; font-weight: 400; }}
+a.download-result:hover {{ filter: brightness(0.92); }}
+a.download-result:focus-visible {{ outline: 2px solid {colour}; outline-offset: 2px; }}
+</style><a class="download-result" href="{html.escape(href)}" download="{html.escape(result['file_name'])}"
+   type="{MIME[result['format']]}"><span aria-hidden="true">&#x2913;</span>{html.escape(label)}</a>""")
 
 
 # ------------------------------------------------------------------------------------------------- page
@@ -526,5 +544,9 @@ def main() -> None:
         show_result(st.session_state.result)
 
 
-if __name__ == "__main__":   # how `streamlit run` executes the page; importing the module runs nothing
+if __name__ == "__main__":   # how `streamlit run` executes the page, once per visit and rerun
     main()
+elif __name__ == "ui":
+    # How `streamlit run app/ui.py` starts the server: it finds this st.App, imports this file as the module `ui`
+    # and serves it: Streamlit's own routes plus the download route. (Imported as `app.ui`, nothing is made.)
+    streamlit_app = st.App(__file__, routes=downloads.routes(st.get_option("server.baseUrlPath") or ""))

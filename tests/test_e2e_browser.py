@@ -66,9 +66,11 @@ def upload(page, path: Path) -> None:
 
 
 def download(page, label: str, dst: Path) -> Path:
+    """Click the result's download link (served from disk by app.downloads) and save what the browser gets."""
     with page.expect_download(timeout=60_000) as dl:
-        page.get_by_role("button", name=label).click()
+        page.get_by_role("link", name=label).click()
     dl.value.save_as(str(dst))
+    assert dl.value.failure() is None
     return dst
 
 
@@ -94,7 +96,7 @@ def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_
                 screenshot(page, tmp_path, "app-running.png")
                 break
             time.sleep(0.2)
-        page.get_by_role("button", name="Download MP4").wait_for(timeout=600_000)
+        page.get_by_role("link", name="Download MP4").wait_for(timeout=600_000)
         page.get_by_text(re.compile(r"^Done: ")).wait_for()
         # All videos (the upload, then before and after) have their first frame: pictures, not spinners.
         page.wait_for_function("() => { const v = [...document.querySelectorAll('video')];"
@@ -108,7 +110,7 @@ def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_
         page.wait_for_timeout(1_000)
         # No rerun at all (a rerun would have dropped the finished bar, which only the Run click draws).
         assert page.get_by_text(re.compile(r"^Done: ")).is_visible(), "downloading does not rerun the page"
-        assert page.get_by_role("button", name="Download MP4").is_visible()
+        assert page.get_by_role("link", name="Download MP4").is_visible()
         page.close()
 
     streams = probe_streams(out)
@@ -228,7 +230,7 @@ def test_three_sessions_at_once_share_the_model_not_their_files(browser, tiny_we
         results = {Path(j["dst"]).suffix: Path(j["dst"]) for j in jobs}
         assert len({r.parent for r in results.values()}) == 3
         assert all(out.read_bytes() == results[out.suffix].read_bytes() for out in outs)
-        assert all(page.get_by_role("button", name=re.compile("^Download")).count() == 1 for page in pages)
+        assert all(page.get_by_role("link", name=re.compile("^Download")).count() == 1 for page in pages)
 
         # Closed tabs: their folders go once idle for the TTL (swept when the next visitor arrives).
         for ctx in contexts:
