@@ -58,9 +58,10 @@ MIME = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "png": "im
         "webp": "image/webp", "mov": "video/quicktime", "zip": "application/zip"}
 # For an editor, not a browser: no preview, a line on where they go instead.
 EDITOR_FORMATS = {"mov": "Apple ProRes (4444 with alpha for a transparent cutout, else 422 HQ): Premiere Pro, "
-                         "DaVinci Resolve, After Effects, Final Cut Pro and CapCut desktop import it.",
+                         "After Effects, DaVinci Resolve and Final Cut Pro import it, transparency included.",
                   "zip": "Numbered PNG frames (with alpha for a transparent cutout) and the audio as audio.m4a: "
-                         "import the frames as an image sequence in any editor."}
+                         "Premiere Pro, After Effects and DaVinci Resolve import the frames as an image sequence "
+                         "(Final Cut Pro does not: take the MOV there)."}
 # Codecs Chromium/Firefox/Safari play in a <video>; anything else is previewed by its first frame.
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
 PREVIEW_HEIGHT = 440   # px: a tall phone clip should not push everything else off the screen
