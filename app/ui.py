@@ -4,7 +4,9 @@
     SEGMENT_WEIGHTS=runs/mine/best.safetensors make run                        # another checkpoint
 
 Thin on purpose: the work goes through `app.pipeline`; this page turns widgets into `RenderOptions` and a
-`Result` into a preview and a download button. It is the only module that imports streamlit.
+`Result` into a preview and a download link. It is the only module that imports streamlit. `streamlit run` finds
+the `st.App` at the bottom and serves the page with one route of its own, which streams results from disk
+(`app.downloads`).
 
 Settings (environment): SEGMENT_WEIGHTS (a .safetensors checkpoint, default weights/default.safetensors);
 SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, SEGMENT_MAX_IMAGE_PIXELS (`Limits.from_env`);

@@ -101,3 +101,13 @@ def test_the_route_follows_the_base_url_path():
     assert downloads.url("abc", "/tools/cutout/") == "/tools/cutout/download/abc"
     [route] = downloads.routes("tools/cutout")
     assert route.path == "/tools/cutout/download/{token}"
+
+
+def test_streamlit_serves_the_page_as_an_app_with_the_download_route():
+    """`streamlit run app/ui.py` (the Dockerfile's command) finds the st.App, so the route is mounted."""
+    from pathlib import Path
+
+    from streamlit.web.server.app_discovery import discover_asgi_app
+
+    found = discover_asgi_app(Path(__file__).resolve().parents[1] / "app" / "ui.py")
+    assert found.is_asgi_app and found.import_string == "ui:streamlit_app"
