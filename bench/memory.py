@@ -2,8 +2,10 @@
 
     python -m bench.memory --minutes 1 10                 # synthetic 1080x1920 24 fps clips with audio
     python -m bench.memory --minutes 1 --model default    # the shipped weights (balanced preset), not a tiny net
+    python -m bench.memory --minutes 1 10 --format mov    # transparent cutout to ProRes 4444 (or zip: PNG frames)
 
-Each clip is segmented (cutout -> MP4 with audio) in a fresh child process, so each peak RSS is that run's
+Each clip is segmented (cutout -> MP4 with audio; with --format mov or zip, the transparent cutout to ProRes 4444
+or a ZIP of PNG frames) in a fresh child process, so each peak RSS is that run's
 alone. The tiny model (a random mobilenet_v2 UNet at 128 px) isolates what the streaming design costs, since
 the model's own memory is constant whatever the length; `--model default` measures the shipped weights.
 Peak RSS is reported for the Python process (getrusage) and, sampled every 0.2 s, for it plus its ffmpeg children.
@@ -90,12 +92,15 @@ def tiny_segmenter():
     return Segmenter(build_model(spec), spec, name="tiny-random")
 
 
-def child(clip: str, weights: str | None, tiny: bool) -> None:
+FORMATS = {"mp4": "cutout", "mov": "transparent", "zip": "transparent"}    # output -> the mode it is measured in
+
+
+def child(clip: str, weights: str | None, tiny: bool, fmt: str = "mp4") -> None:
     """Runs in the child process: one job, then prints its figures as JSON."""
     from app.options import Limits, RenderOptions
     from app.pipeline import load_segmenter, segment_video
 
-    options = RenderOptions(mode="cutout")
+    options = RenderOptions(mode=FORMATS[fmt])
     if tiny:
         segmenter = tiny_segmenter()
     else:       # the shipped weights as the app runs them by default: the balanced preset
@@ -104,7 +109,7 @@ def child(clip: str, weights: str | None, tiny: bool) -> None:
     sampler.start()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        result = segment_video(clip, Path(tmp) / "out.mp4", options, segmenter=segmenter,
+        result = segment_video(clip, Path(tmp) / f"out.{fmt}", options, segmenter=segmenter,
                                limits=Limits(max_duration_s=3600, max_frames=10**6))
         wall = time.perf_counter() - start
     sampler.done.set()
@@ -121,21 +126,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", default="1080x1920", help="WxH of the synthetic clips")
     p.add_argument("--fps", type=int, default=24)
     p.add_argument("--model", choices=["tiny", "default"], default="tiny")
+    p.add_argument("--format", choices=list(FORMATS), default="mp4",
+                   help="mp4: cutout on white; mov (ProRes 4444) and zip (PNG frames): the transparent cutout")
     p.add_argument("--weights", help="checkpoint for --model default (default: weights/default.safetensors)")
     p.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "segment-bench",
                    help="where generated clips are cached")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
-        child(args.child, args.weights, args.model == "tiny")
+        child(args.child, args.weights, args.model == "tiny", args.format)
         return
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"model: {args.model}; clips: {args.size} @ {args.fps} fps with audio; mode cutout -> MP4")
+    print(f"model: {args.model}; clips: {args.size} @ {args.fps} fps with audio; mode {FORMATS[args.format]} -> "
+          f"{args.format.upper()}")
     print(f"{'minutes':>7} {'frames':>7} {'wall s':>8} {'fps':>6} {'python peak RSS MB':>19} {'with ffmpeg, MB':>16}")
     for minutes in args.minutes:
         clip = make_clip(args.workdir / f"synthetic_{args.size}_{args.fps}_{minutes:g}min.mp4", minutes, args.size,
                          args.fps)
-        cmd = [sys.executable, "-m", "bench.memory", "--child", str(clip), "--model", args.model]
+        cmd = [sys.executable, "-m", "bench.memory", "--child", str(clip), "--model", args.model, "--format",
+               args.format]
         if args.weights:
             cmd += ["--weights", args.weights]
         out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout

@@ -65,3 +65,16 @@ def test_mediapipe_comparison_says_when_mediapipe_is_missing(tiny_weights):
 
     with pytest.raises(SystemExit, match="cannot import mediapipe"):
         mediapipe_main(["--mediapipe-python", sys.executable, "--weights", str(tiny_weights)])
+
+
+@pytest.mark.slow      # a child process per format
+@pytest.mark.parametrize("fmt", ["mov", "zip"])
+def test_memory_bench_measures_the_editor_formats(tmp_path, capsys, fmt):
+    from bench.memory import main as memory_main
+
+    memory_main(["--minutes", "0.02", "--size", "96x160", "--format", fmt, "--workdir", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"mode transparent -> {fmt.upper()}" in out
+    row = next(line for line in out.splitlines() if line.split()[:1] == ["0.02"])
+    frames, wall, fps, peak, tree = row.split()[1:]
+    assert int(frames) == 29 and float(peak) > 0 and float(tree) >= float(peak)    # 1.2 s at 24 fps
