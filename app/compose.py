@@ -319,10 +319,11 @@ def renderer(options: "RenderOptions", height: int, width: int, fmt: str, *, sou
                                                                    np.pad(a, pad, mode="edge")))
     conv = (lambda rgb: to_i420(rgb, matrix)) if yuv else np.asarray       # an RGB picture in the output's colours
     frame = np.asarray if source == "i420" or not yuv else conv             # the frame in the output's colours
-    opened: list = []
+    opened: Backdrop | None = None
 
     def layer(name: str) -> Callable[[np.ndarray], np.ndarray]:
         """frame -> the layer in the output's colours; pictures that do not change are made once per job."""
+        nonlocal opened
         if name == "frame":
             return frame
         if name == "blurred":
@@ -331,12 +332,13 @@ def renderer(options: "RenderOptions", height: int, width: int, fmt: str, *, sou
                 return lambda f: blurred_i420(f, sigma)
             return lambda f: conv(blurred(f, sigma))
         if name == "picture":
-            if not opened:
-                opened.append(backdrop())
-            if opened[0].still is not None:
-                picture = conv(fit_cover(opened[0].still, height, width))
+            if backdrop is None:
+                raise ValueError(f"mode {options.mode} needs a backdrop to open its picture")
+            clip = opened = opened or backdrop()
+            if clip.still is not None:
+                picture = conv(fit_cover(clip.still, height, width))
                 return lambda f: picture
-            return lambda f: conv(fit_cover(opened[0].next(), height, width))
+            return lambda f: conv(fit_cover(clip.next(), height, width))
         if name == "checkerboard":
             picture = conv(checkerboard(height, width))
         else:
@@ -348,7 +350,8 @@ def renderer(options: "RenderOptions", height: int, width: int, fmt: str, *, sou
     def one_blend(mode: Mode) -> Blend:
         return Blend(layer(mode.fg), layer(mode.bg), *mode.weights(options), yuv)
 
-    mode, notes, blend_ = MODES[options.mode], [], None
+    mode, notes, fused = MODES[options.mode], [], None
+    with_alpha = mode.keeps_alpha and fmt in ALPHA_FORMATS
     if mode.panels:
         panels = [None if p is None else one_blend(MODES[p]) for p in mode.panels]
         stack = hstack_i420 if yuv else (lambda parts: np.concatenate(parts, axis=1))
@@ -356,7 +359,7 @@ def renderer(options: "RenderOptions", height: int, width: int, fmt: str, *, sou
         def fn(f, a):
             w = weight(a)
             return stack([frame(f) if p is None else p.apply(f, w) for p in panels])
-    elif mode.keeps_alpha and fmt in ALPHA_FORMATS:
+    elif with_alpha:
         if yuv:    # yuva420p: the I420 frame, then the alpha plane
             fn = lambda f, a: np.concatenate([frame(f).reshape(-1), alpha8(a).reshape(-1)])  # noqa: E731
         else:
@@ -366,7 +369,5 @@ def renderer(options: "RenderOptions", height: int, width: int, fmt: str, *, sou
             notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
                          "choose MOV (ProRes 4444), WebM, a ZIP of PNGs, GIF or PNG for a truly transparent file")
         fn = one_blend(mode)
-        blend_ = fn if source == "i420" else None
-    alpha = mode.keeps_alpha and fmt in ALPHA_FORMATS
-    return Render(fn, (height, width * max(1, len(mode.panels))), alpha, tuple(notes), blend_,
-                  opened[0] if opened else None)
+        fused = fn if source == "i420" else None      # the clip's own I420: app.fused can serve it
+    return Render(fn, (height, width * max(1, len(mode.panels))), with_alpha, tuple(notes), fused, opened)

@@ -99,8 +99,8 @@ class Stage:
             work(self._queue)
         except BaseException as exc:    # handed to the caller, which raises it
             self._error = exc
-        finally:    # wakes the caller: the end of a source's items, or the error above
-            self._queue.close(drop=self._error is not None)
+        finally:    # wakes the caller: the end of a source's items (then its error), or a sink's error
+            self._queue.close(drop=self._error is not None and not self._source)
 
     def _raise(self) -> None:
         if self._error is not None:
