@@ -4,6 +4,7 @@
 #   make train   train the default recipe on $(DATA) (ARGS="..." adds or overrides flags)
 #   make bench   speed benchmark (ARGS="--input clip.mp4 ..."); make bench-memory: RSS against clip length
 #   make soak    30 jobs in a row in one process: flat memory, nothing left behind (ARGS="--clips 60 ...")
+#   make screenshots   the README's pictures (docs/), from a public-domain photo, with the current model
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -62,6 +63,9 @@ soak: system-deps $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Refresh the README's screenshots (docs/*.png) from the real-browser test.
+# Remake the README's pictures in docs/ with the shipped model (or SEGMENT_WEIGHTS), all from a clip of a
+# public-domain photo (tests/licensed_media.py; never dataset frames): the before/after animation, then the page's
+# screenshots from the real-browser test.
 screenshots: system-deps $(STAMP)
-	SAVE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_e2e_browser.py -k tiktok
+	$(PY) -m tests.readme_pictures docs/before-after.webp
+	SAVE_SCREENSHOTS=1 $(PY) -m pytest -q tests/test_e2e_browser.py -k readme_clip

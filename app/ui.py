@@ -4,7 +4,9 @@
     SEGMENT_WEIGHTS=runs/mine/best.safetensors make run                        # another checkpoint
 
 Thin on purpose: the work goes through `app.pipeline`; this page turns widgets into `RenderOptions` and a
-`Result` into a preview and a download button. It is the only module that imports streamlit.
+`Result` into a preview and a download link. It is the only module that imports streamlit. `streamlit run` finds
+the `st.App` at the bottom and serves the page with one route of its own, which streams results from disk
+(`app.downloads`).
 
 Settings (environment, read in `model.settings`): SEGMENT_WEIGHTS (a .safetensors checkpoint, default
 weights/default.safetensors); SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, SEGMENT_MAX_IMAGE_PIXELS
@@ -15,6 +17,7 @@ upload size is Streamlit's own `server.maxUploadSize` (.streamlit/config.toml, m
 from __future__ import annotations
 
 import dataclasses
+import html
 import logging
 import os
 import re
@@ -28,9 +31,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from app import pipeline
-from app.options import DEFAULT_PRESET, PRESETS, InputError, Limits, Preset, RefineOptions, RenderOptions, \
-    parse_colour
+from app import downloads, pipeline
+from app.options import ALPHA_FORMATS, DEFAULT_PRESET, PRESETS, InputError, Limits, Preset, RefineOptions, \
+    RenderOptions, parse_colour
 from app.video_io import MediaInfo, probe, read_frames
 from model import Segmenter, settings
 
@@ -55,9 +58,10 @@ MIME = {"mp4": "video/mp4", "webm": "video/webm", "gif": "image/gif", "png": "im
         "webp": "image/webp", "mov": "video/quicktime", "zip": "application/zip"}
 # For an editor, not a browser: no preview, a line on where they go instead.
 EDITOR_FORMATS = {"mov": "Apple ProRes (4444 with alpha for a transparent cutout, else 422 HQ): Premiere Pro, "
-                         "DaVinci Resolve, After Effects, Final Cut Pro and CapCut desktop import it.",
+                         "After Effects, DaVinci Resolve and Final Cut Pro import it, transparency included.",
                   "zip": "Numbered PNG frames (with alpha for a transparent cutout) and the audio as audio.m4a: "
-                         "import the frames as an image sequence in any editor."}
+                         "Premiere Pro, After Effects and DaVinci Resolve import the frames as an image sequence "
+                         "(Final Cut Pro does not: take the MOV there)."}
 # Codecs Chromium/Firefox/Safari play in a <video>; anything else is previewed by its first frame.
 PLAYABLE_CODECS = {"h264", "vp8", "vp9", "av1"}
 PREVIEW_HEIGHT = 440   # px: a tall phone clip should not push everything else off the screen
@@ -234,6 +238,7 @@ def current_upload(uploaded, limits: Limits, max_bytes: int) -> Upload | None:
 def clear_result() -> None:
     result = st.session_state.pop("result", None)
     if result:
+        downloads.withdraw(result.get("token"))
         _unlink(result["path"])
 
 
@@ -328,9 +333,24 @@ def preview(upload: Upload) -> None:
             frames.close()
 
 
+FORMAT_KEYS = {False: "format_video", True: "format_image"}   # one Format radio per kind, whatever the mode
+
+
+def _keep_transparency() -> None:
+    """The Output radio's callback: a transparent cutout moves the chosen format off one that cannot hold alpha
+    (MP4, JPG) to the first that can; any other choice (MOV, a ZIP, ...) stays as the user left it."""
+    if st.session_state.get("mode") != "transparent":
+        return
+    for key, formats in ((FORMAT_KEYS[False], VIDEO_FORMATS), (FORMAT_KEYS[True], IMAGE_FORMATS)):
+        label = st.session_state.get(key)
+        if label is not None and formats[label] not in ALPHA_FORMATS:
+            st.session_state[key] = next(k for k, v in formats.items() if v in ALPHA_FORMATS)
+
+
 def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
     """The widgets; returns (RenderOptions keyword arguments, format, preset chosen)."""
-    mode = st.radio("Output", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode", horizontal=True)
+    mode = st.radio("Output", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode", horizontal=True,
+                    on_change=_keep_transparency)
     kwargs: dict = {"mode": mode}
     if mode in ("cutout", "collage"):
         kwargs["background"] = parse_colour(st.color_picker("Background colour", "#FFFFFF", key="colour"))
@@ -345,12 +365,12 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
         kwargs["background_image"] = background_image(bg)
     is_image = upload is not None and upload.kind == "image"
     formats = IMAGE_FORMATS if is_image else VIDEO_FORMATS
-    if mode == "transparent" and not is_image:
-        labels = ["WebM", "MOV (ProRes)", "PNG frames (ZIP)", "GIF", "MP4"]   # the formats that keep transparency first
-    else:
-        labels = list(formats)
-    label = st.radio("Format", labels, key=f"format_{'image' if is_image else 'video'}_{mode == 'transparent'}",
-                     horizontal=True)
+    labels = list(formats)
+    if mode == "transparent":   # the formats that keep transparency first (the choice itself is kept: by name)
+        labels.sort(key=lambda label: formats[label] not in ALPHA_FORMATS)
+    # The key must not depend on the mode: a widget swapped for another on a mode change would swallow a click
+    # made while the page reruns (the click lands on the outgoing radio), and would forget the user's choice.
+    label = st.radio("Format", labels, key=FORMAT_KEYS[is_image], horizontal=True)
     preset = st.radio("Speed / quality", list(PRESETS), index=list(PRESETS).index(DEFAULT_PRESET), key="preset",
                       format_func=str.capitalize, horizontal=True,
                       help="Fast shrinks frames more before the model and runs it on fewer video frames (the "
@@ -423,11 +443,12 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
     bar.progress(1.0, text=f"Done: {result.frames} frame{'s' * (result.frames != 1)} in "
                            f"{result.seconds:.1f} s ({result.speed:.1f} fps)")
     clear_result()
+    file_name = f"{safe_stem(upload.name)}_{kwargs['mode']}.{result.format}"
     st.session_state.result = {
         "path": result.path, "kind": result.kind, "format": result.format, "frames": result.frames,
         "seconds": result.seconds, "width": result.width, "height": result.height, "has_audio": result.has_audio,
-        "notes": result.notes, "file_name": f"{safe_stem(upload.name)}_{kwargs['mode']}.{result.format}",
-        "upload_id": upload.file_id,
+        "notes": result.notes, "file_name": file_name, "upload_id": upload.file_id,
+        "token": downloads.offer(result.path, file_name, MIME[result.format]),
     }
 
 
@@ -462,10 +483,25 @@ def show_result(result: dict) -> None:
                    f"{_size_text(path.stat().st_size)} · made in {result['seconds']:.1f} s")
         for note in result["notes"]:
             st.info(note)
-        # The bytes go to the browser as a file; the click does not rerun the script (the work is never redone).
-        st.download_button(f"Download {fmt.upper()}", data=path.read_bytes(), file_name=result["file_name"],
-                           mime=MIME[fmt], type="primary", on_click="ignore", key="download",
-                           icon=":material/download:", width="stretch")
+        download_link(result, f"Download {fmt.upper()}")
+
+
+def download_link(result: dict, label: str) -> None:
+    """A link to the result on this server's download route (app.downloads), drawn like the primary button.
+
+    Not `st.download_button`: that holds the whole file in the server's memory, and a ProRes MOV or a ZIP of a
+    long clip is gigabytes; the route streams it from disk. A plain link: clicking it does not rerun the script.
+    """
+    href = downloads.url(result["token"], st.get_option("server.baseUrlPath") or "")
+    colour = st.get_option("theme.primaryColor") or "#fe2c55"
+    st.html(f"""<style>
+a.download-result {{ display: flex; align-items: center; justify-content: center; gap: 0.5rem; width: 100%;
+  box-sizing: border-box; min-height: 2.5rem; padding: 0.25rem 0.75rem; border-radius: 0.5rem;
+  background: {colour}; color: #fff !important; text-decoration: none !important; font-weight: 400; }}
+a.download-result:hover {{ filter: brightness(0.92); }}
+a.download-result:focus-visible {{ outline: 2px solid {colour}; outline-offset: 2px; }}
+</style><a class="download-result" href="{html.escape(href)}" download="{html.escape(result['file_name'])}"
+   type="{MIME[result['format']]}"><span aria-hidden="true">&#x2913;</span>{html.escape(label)}</a>""")
 
 
 # ------------------------------------------------------------------------------------------------- page
@@ -513,3 +549,7 @@ def main() -> None:
 if __name__ == "__main__":   # how `streamlit run` executes the page (on every rerun); importing it runs nothing
     settings.tune_process()
     main()
+elif __name__ == "ui":
+    # How `streamlit run app/ui.py` starts the server: it finds this st.App, imports this file as the module `ui`
+    # and serves it: Streamlit's own routes plus the download route. (Imported as `app.ui`, nothing is made.)
+    streamlit_app = st.App(__file__, routes=downloads.routes(st.get_option("server.baseUrlPath") or ""))

@@ -2,8 +2,10 @@
 Dockerfile's exact command on 127.0.0.1.
 
 The TikTok clip runs through SEGMENT_WEIGHTS if set, else the shipped model (weights/default.safetensors) when
-it exists, else the tiny random one (the checks are about the file, not the cutout's quality). Screenshots go to the test's temporary
-folder; SAVE_SCREENSHOTS=1 also writes them to docs/ (the README shows those).
+it exists, else the tiny random one (the checks are about the file, not the cutout's quality); the clips made from
+a public-domain photo (tests/licensed_media.py) run through SEGMENT_WEIGHTS or the shipped model. Screenshots go
+to the test's temporary folder; SAVE_SCREENSHOTS=1 also writes the public-domain clip's to docs/ for the README
+(`make screenshots`), never a dataset clip's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +25,13 @@ from PIL import Image
 from app.video_io import probe
 from bench.memory import descendants
 from tests.conftest import make_clip
-from tests.ui_helpers import REPO, probe_streams, running_app
+from tests.licensed_media import astronaut_clip
+from tests.ui_helpers import REPO, decode_rgba, probe_streams, running_app, zip_frames
 
 pytestmark = pytest.mark.slow      # a real browser against a real server
 
 playwright = pytest.importorskip("playwright.sync_api")
+expect = playwright.expect
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -46,10 +51,11 @@ def browser():
         b.close()
 
 
-def screenshot(page, tmp_path: Path, name: str) -> Path:
+def screenshot(page, tmp_path: Path, name: str, *, save: bool = False) -> Path:
+    """A picture of the page in the test's folder; also in docs/ (for the README) when `save` and SAVE_SCREENSHOTS=1."""
     path = tmp_path / name
     page.screenshot(path=str(path))
-    if os.environ.get("SAVE_SCREENSHOTS"):
+    if save and os.environ.get("SAVE_SCREENSHOTS"):
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copy(path, REPO / "docs" / name)
     return path
@@ -68,41 +74,48 @@ def upload(page, path: Path) -> None:
 
 
 def download(page, label: str, dst: Path) -> Path:
+    """Click the result's download link (served from disk by app.downloads) and save what the browser gets."""
     with page.expect_download(timeout=60_000) as dl:
-        page.get_by_role("button", name=label).click()
+        page.get_by_role("link", name=label).click()
     dl.value.save_as(str(dst))
+    assert dl.value.failure() is None
     return dst
 
 
-def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_path):
-    src = datasets / "videos" / "tiktok_dance_0.mp4"
-    source = probe(src)
-    weights = os.environ.get("SEGMENT_WEIGHTS") or (DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.is_file() else tiny_weights)
+def choose(page, label: str) -> None:
+    """Click a radio option, and see it chosen (what a person sees before clicking on)."""
+    page.get_by_text(label, exact=True).click()
+    expect(page.get_by_role("radio", name=label, exact=True)).to_be_checked()
+
+
+def cut_out_in_the_browser(browser, src: Path, weights: Path, tmp_path: Path, *, readme: bool) -> Path:
+    """Upload `src`, cut it out on a colour (MP4), take the page's pictures (the README's when `readme` and
+    SAVE_SCREENSHOTS=1), download the result and check the page did not rerun; the downloaded path."""
     print(f"\ne2e model: {weights}")
     with running_app(weights, tmp_path / "app.log") as (url, _env):
         page = open_page(browser, url)
         upload(page, src)
-        page.get_by_text("Cutout on a colour").click()
+        choose(page, "Cutout on a colour")
         page.get_by_role("button", name="Run").click()
         progress = page.get_by_text(PROGRESS)
         progress.wait_for(timeout=120_000)
-        deadline = time.monotonic() + 120   # a picture of the bar well under way, for the README
+        deadline = time.monotonic() + 120   # a picture of the bar well under way
         while time.monotonic() < deadline:
             try:
                 done, total = map(int, re.findall(r"\d+", progress.inner_text(timeout=2_000))[:2])
             except Exception:   # it just finished, and the bar says "Done" instead
                 break
             if done >= 0.4 * total:
-                screenshot(page, tmp_path, "app-running.png")
+                screenshot(page, tmp_path, "app-running.png", save=readme)
                 break
             time.sleep(0.2)
-        page.get_by_role("button", name="Download MP4").wait_for(timeout=600_000)
+        page.get_by_role("link", name="Download MP4").wait_for(timeout=600_000)
         page.get_by_text(re.compile(r"^Done: ")).wait_for()
         # All videos (the upload, then before and after) have their first frame: pictures, not spinners.
         page.wait_for_function("() => { const v = [...document.querySelectorAll('video')];"
                                " return v.length == 3 && v.every(e => e.readyState >= 2); }", timeout=30_000)
         page.wait_for_timeout(1_500)   # and the player's loading spinner has faded
-        shot = screenshot(page, tmp_path, "app-result.png")
+        shot = screenshot(page, tmp_path, "app-result.png", save=readme)
         assert shot.stat().st_size > 20_000
         assert page.get_by_text("Traceback").count() == 0
 
@@ -110,14 +123,74 @@ def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_
         page.wait_for_timeout(1_000)
         # No rerun at all (a rerun would have dropped the finished bar, which only the Run click draws).
         assert page.get_by_text(re.compile(r"^Done: ")).is_visible(), "downloading does not rerun the page"
-        assert page.get_by_role("button", name="Download MP4").is_visible()
+        assert page.get_by_role("link", name="Download MP4").is_visible()
         page.close()
+    return out
 
+
+def check_cutout_mp4(out: Path, src: Path) -> None:
+    source = probe(src)
     streams = probe_streams(out)
     assert streams["video"]["codec_name"] == "h264"
     assert int(streams["video"]["nb_read_frames"]) == source.frames
     assert (int(streams["video"]["width"]), int(streams["video"]["height"])) == (source.width, source.height)
     assert ("audio" in streams) == source.has_audio
+
+
+def test_tiktok_clip_cutout_in_the_browser(browser, datasets, tiny_weights, tmp_path):
+    src = datasets / "videos" / "tiktok_dance_0.mp4"
+    weights = os.environ.get("SEGMENT_WEIGHTS") or (DEFAULT_WEIGHTS if DEFAULT_WEIGHTS.is_file() else tiny_weights)
+    out = cut_out_in_the_browser(browser, src, weights, tmp_path, readme=False)   # dataset frames: never in docs/
+    check_cutout_mp4(out, src)
+
+
+def test_readme_clip_cutout_in_the_browser(browser, tmp_path):
+    """The README's screenshots (SAVE_SCREENSHOTS=1, `make screenshots`): a public-domain photo of a person as a
+    clip (tests/licensed_media.py) through the shipped model."""
+    src = astronaut_clip(tmp_path / "astronaut.mp4", size=(540, 540), seconds=8)
+    out = cut_out_in_the_browser(browser, src, Path(os.environ.get("SEGMENT_WEIGHTS") or DEFAULT_WEIGHTS), tmp_path,
+                                 readme=True)
+    check_cutout_mp4(out, src)
+
+
+def test_mov_and_zip_downloaded_from_the_page(browser, tmp_path):
+    """Editor formats end to end: chosen in the page and Run clicked at once (as a person does, while the page
+    still reruns for the choice), downloaded from the page, and checked as tests/test_editor_outputs.py does."""
+    src = astronaut_clip(tmp_path / "astronaut.mp4", size=(192, 192), seconds=1)   # 30 frames, with a sound
+    weights = Path(os.environ.get("SEGMENT_WEIGHTS") or DEFAULT_WEIGHTS)            # a real matte of a real person
+    outs = {}
+    with running_app(weights, tmp_path / "app.log") as (url, _env):
+        page = open_page(browser, url)
+        upload(page, src)
+        choose(page, "Transparent cutout")
+        expect(page.get_by_role("radio", name="WebM", exact=True)).to_be_checked()   # MP4 has no alpha: moved off it
+        for label, ext in (("MOV (ProRes)", "mov"), ("PNG frames (ZIP)", "zip")):
+            choose(page, label)
+            page.get_by_role("button", name="Run").click()
+            page.get_by_role("link", name=f"Download {ext.upper()}").wait_for(timeout=300_000)
+            assert page.get_by_text("Traceback").count() == 0
+            assert page.get_by_text(f"astronaut_transparent.{ext}", exact=True).is_visible()
+            outs[ext] = download(page, f"Download {ext.upper()}", tmp_path / f"download.{ext}")
+        page.close()
+
+    streams = probe_streams(outs["mov"])
+    video = streams["video"]
+    assert video["codec_name"] == "prores" and video["profile"] == "4444"
+    assert video["pix_fmt"].startswith("yuva444")                       # an alpha plane
+    assert int(video["nb_read_frames"]) == 30 and (int(video["width"]), int(video["height"])) == (192, 192)
+    assert streams["audio"]["codec_name"] == "aac"
+
+    names, frames = zip_frames(outs["zip"])
+    assert names == [f"frame_{i:06d}.png" for i in range(1, 31)] + ["audio.m4a"]
+    assert all(f.shape == (192, 192, 4) for f in frames)                 # RGBA, the clip's size
+    with zipfile.ZipFile(outs["zip"]) as z:
+        (tmp_path / "audio.m4a").write_bytes(z.read("audio.m4a"))
+    assert set(probe_streams(tmp_path / "audio.m4a")) == {"audio"}
+    matte = np.stack([f[..., 3] for f in frames]).astype(int)
+    assert 0.1 < (matte > 127).mean() < 0.9                              # the astronaut, and not the backdrop
+    decoded = decode_rgba(outs["mov"], 192, 192)
+    assert len(decoded) == 30
+    assert np.abs(decoded[..., 3].astype(int) - matte).max() <= 2        # the same alpha in both files
 
 
 def spy_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
@@ -230,7 +303,7 @@ def test_three_sessions_at_once_share_the_model_not_their_files(browser, tiny_we
         results = {Path(j["dst"]).suffix: Path(j["dst"]) for j in jobs}
         assert len({r.parent for r in results.values()}) == 3
         assert all(out.read_bytes() == results[out.suffix].read_bytes() for out in outs)
-        assert all(page.get_by_role("button", name=re.compile("^Download")).count() == 1 for page in pages)
+        assert all(page.get_by_role("link", name=re.compile("^Download")).count() == 1 for page in pages)
 
         # Closed tabs: their folders go once idle for the TTL (swept when the next visitor arrives).
         for ctx in contexts:

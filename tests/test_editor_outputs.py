@@ -1,37 +1,22 @@
 """Outputs for editors: ProRes MOV (4444 with alpha for a transparent cutout) and a ZIP of numbered PNGs, with
 the source's frames and audio; the alpha an editor decodes is the matte."""
 
-import io
 import subprocess
-import zipfile
 
 import numpy as np
 import pytest
 from conftest import brightness_segmenter
-from PIL import Image
 
 from app.options import RenderOptions, format_from_path
 from app.pipeline import segment_video
 from app.video_io import stream_info
+from tests.ui_helpers import decode_rgba, zip_frames
 
 
 def _streams(path):
     info = stream_info(path)
     video = next(s for s in info["streams"] if s["codec_type"] == "video")
     return video, [s for s in info["streams"] if s["codec_type"] == "audio"]
-
-
-def _pngs(path) -> tuple[list[str], list[np.ndarray]]:
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
-        frames = [np.asarray(Image.open(io.BytesIO(z.read(n)))) for n in names if n.endswith(".png")]
-    return names, frames
-
-
-def _decode_rgba(path, w: int, h: int) -> np.ndarray:
-    raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgba", "-"],
-                         capture_output=True, check=True).stdout
-    return np.frombuffer(raw, np.uint8).reshape(-1, h, w, 4)
 
 
 def test_transparent_mov_is_prores_4444_whose_alpha_is_the_matte(tmp_path, media):
@@ -43,12 +28,12 @@ def test_transparent_mov_is_prores_4444_whose_alpha_is_the_matte(tmp_path, media
     assert video["pix_fmt"].startswith("yuva444")                     # an alpha plane, full chroma
     assert int(video["nb_read_frames"]) == mov.frames == 90
     assert [a["codec_name"] for a in audio] == ["aac"] and mov.has_audio
-    names, frames = _pngs(png.path)
+    names, frames = zip_frames(png.path)
     assert names == [f"frame_{i:06d}.png" for i in range(1, 91)] + ["audio.m4a"]
     assert all(f.shape == (240, 320, 4) for f in frames)             # RGBA, the clip's size
     matte = np.stack([f[..., 3] for f in frames]).astype(int)
     assert 0.05 < (matte > 127).mean() < 0.95                         # a real matte: some person, some not
-    decoded = _decode_rgba(mov.path, 320, 240)
+    decoded = decode_rgba(mov.path, 320, 240)
     assert len(decoded) == 90
     assert np.abs(decoded[..., 3].astype(int) - matte).max() <= 2     # ProRes keeps the alpha exactly enough
     # The colour where the dancer is: within ProRes's (lossy, 10-bit) error of the PNG's.
@@ -63,7 +48,7 @@ def test_other_modes_give_prores_422_and_rgb_pngs_and_no_audio_file_for_a_silent
     assert video["codec_name"] == "prores" and video["profile"] == "HQ" and video["pix_fmt"].startswith("yuv422")
     assert int(video["nb_read_frames"]) == 90 and len(audio) == 1
     png = segment_video(media / "silent.mp4", tmp_path / "mask.zip", RenderOptions(mode="mask"), segmenter=seg)
-    names, frames = _pngs(png.path)
+    names, frames = zip_frames(png.path)
     assert len(names) == len(frames) == png.frames == 90 and "audio.m4a" not in names
     assert all(f.shape == (240, 320, 3) for f in frames)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mov", "mask.zip"]    # no temp file left beside them

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import gc
 import io
+import re
 
 import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from app import pipeline
+from app import downloads, pipeline
 from tests.ui_helpers import REPO, probe_streams
 
 UI = str(REPO / "app" / "ui.py")
@@ -46,6 +47,17 @@ def captions(at: AppTest) -> list[str]:
     return [c.value for c in at.caption]
 
 
+def download_links(at: AppTest) -> list[dict]:
+    """The page's download links (st.html): label, the file name offered, and what the server would send."""
+    links = []
+    for h in at.get("html"):
+        for href, name, label in re.findall(r'<a class="download-result" href="([^"]+)" download="([^"]+)"[^>]*>'
+                                            r'<span[^>]*>[^<]*</span>([^<]+)</a>', h.value):
+            assert href.startswith("/download/"), href
+            links.append({"label": label, "name": name, "offer": downloads.lookup(href.rsplit("/", 1)[1])})
+    return links
+
+
 def test_sidebar_names_the_model_and_its_iou(page):
     assert [m.value for m in page.sidebar.markdown] == ["**tiny-random**"]
     captions = [c.value for c in page.sidebar.caption]
@@ -76,8 +88,9 @@ def test_clip_upload_run_result_and_download(page, media, monkeypatch):
     assert "audio" in streams
     assert len(page.get("video")) == 3, "the upload's preview, then before and after side by side"
     assert [c.value for c in page.caption if c.value in ("Before", "After")] == ["Before", "After"]
-    [button] = page.get("download_button")
-    assert button.label == "Download MP4"
+    [link] = download_links(page)
+    assert link["label"] == "Download MP4" and link["name"] == "my_dance_cutout.mp4"
+    assert link["offer"].path == result["path"] and link["offer"].mime == "video/mp4", "the link serves the result"
     assert any("90 frames · audio kept" in c for c in captions(page))
     assert page.get("progress"), "the finished progress bar stays"
     assert len(calls) == 1
@@ -87,7 +100,7 @@ def test_clip_upload_run_result_and_download(page, media, monkeypatch):
     page.radio(key="preset").set_value("fast").run()
     assert not page.exception and len(calls) == 1
     assert page.session_state["result"]["path"] == result["path"] and result["path"].is_file()
-    assert page.get("download_button")
+    assert [link["offer"].path for link in download_links(page)] == [result["path"]]
 
 
 def test_photo_gives_image_formats_and_a_picture(page):
@@ -103,7 +116,7 @@ def test_photo_gives_image_formats_and_a_picture(page):
     assert result["kind"] == "image" and result["file_name"] == "me_transparent.png"
     with Image.open(result["path"]) as im:
         assert im.size == (90, 120) and im.mode == "RGBA"
-    assert page.get("download_button")[0].label == "Download PNG"
+    assert [link["label"] for link in download_links(page)] == ["Download PNG"]
 
 
 def test_invalid_file_is_one_sentence_and_no_exception(page):
@@ -150,11 +163,13 @@ def test_removing_the_upload_and_ending_the_session_leave_no_files(page, media):
     folder = page.session_state["scratch"].path
     upload_path, result_path = page.session_state["upload"].path, page.session_state["result"]["path"]
     assert upload_path.is_file() and result_path.is_file()
+    token = page.session_state["result"]["token"]
+    assert downloads.lookup(token).path == result_path
 
     page.file_uploader(key="upload_widget").clear()
     page.run()
     assert not upload_path.exists() and not result_path.exists()
-    assert not page.get("download_button")
+    assert not download_links(page) and downloads.lookup(token) is None, "the link is withdrawn with the file"
     assert list(folder.iterdir()) == []
 
 
@@ -309,7 +324,7 @@ def test_editor_formats_from_the_page(page, media, label, name, codec):
 
     upload(page, "d.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
     page.radio(key="mode").set_value("transparent").run()
-    page.radio(key="format_video_True").set_value(label).run()
+    page.radio(key="format_video").set_value(label).run()
     shown = len(page.get("video"))          # the upload's own preview
     run(page)
     result = page.session_state["result"]
@@ -322,5 +337,30 @@ def test_editor_formats_from_the_page(page, media, label, name, codec):
     assert len(page.get("video")) == shown + 1, "an editor's format is not previewed"
     assert [c.value for c in page.caption if c.value in ("Before", "After")] == ["Before", "After"]
     assert any("Browsers cannot play it" in i.value for i in page.info)
-    [button] = page.get("download_button")
-    assert button.label == f"Download {name.rsplit('.', 1)[1].upper()}"
+    [link] = download_links(page)
+    assert link["label"] == f"Download {name.rsplit('.', 1)[1].upper()}" and link["offer"].path == result["path"]
+
+
+def test_the_format_choice_survives_a_change_of_output(page, media):
+    """One Format radio whatever the output (a radio swapped on a mode change would swallow a click made while
+    the page reruns, and forget the choice); a transparent cutout only moves it off a format with no alpha."""
+    upload(page, "d.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
+    fmt = page.radio(key="format_video")
+    assert fmt.value == "MP4" and fmt.options[0] == "MP4"
+    page.radio(key="mode").set_value("transparent").run()
+    fmt = page.radio(key="format_video")
+    assert fmt.value == "WebM", "MP4 has no alpha: a transparent cutout starts on WebM"
+    assert fmt.options[-1] == "MP4", "the formats that keep transparency come first"
+    fmt.set_value("MOV (ProRes)").run()
+    for mode in ("cutout", "transparent", "mask", "transparent"):
+        page.radio(key="mode").set_value(mode).run()
+        assert page.radio(key="format_video").value == "MOV (ProRes)", mode
+    assert not page.exception
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((40, 30, 3), np.uint8)).save(buf, "PNG")
+    upload(page, "me.png", buf.getvalue(), "image/png")
+    page.radio(key="mode").set_value("cutout").run()
+    page.radio(key="format_image").set_value("JPG").run()
+    page.radio(key="mode").set_value("transparent").run()
+    assert page.radio(key="format_image").value == "PNG"

@@ -141,3 +141,28 @@ def probe_streams(path: Path) -> dict[str, dict]:
     out = subprocess.run([ffprobe_exe(), "-v", "error", "-count_frames", "-show_streams", "-of", "json", str(path)],
                          capture_output=True, text=True, check=True).stdout
     return {s["codec_type"]: s for s in json.loads(out)["streams"]}
+
+
+def zip_frames(path: Path) -> tuple[list[str], list]:
+    """A ZIP of frames: its names in order, and its PNGs decoded to arrays (H x W x 3 or 4)."""
+    import io
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+        frames = [np.asarray(Image.open(io.BytesIO(z.read(n)))) for n in names if n.endswith(".png")]
+    return names, frames
+
+
+def decode_rgba(path: Path, width: int, height: int):
+    """Every frame of a video decoded by ffmpeg to RGBA (the alpha an editor would see): (frames, h, w, 4)."""
+    import numpy as np
+
+    from app.video_io import ffmpeg_exe
+
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgba", "-"],
+                         capture_output=True, check=True).stdout
+    return np.frombuffer(raw, np.uint8).reshape(-1, height, width, 4)
