@@ -13,14 +13,15 @@ failed (each failure is one line on stderr), 2 bad usage.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
 from tqdm import tqdm
 
-from app.options import DEFAULT_PRESET, IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, RenderOptions, \
-    format_from_path, parse_colour, preset_focus, preset_keyframes
+from app.options import DEFAULT_PRESET, IMAGE_FORMATS, MODES, PRESETS, VIDEO_FORMATS, InputError, Preset, \
+    RenderOptions, format_from_path, parse_colour
 from app.pipeline import Progress, is_still_image, load_segmenter, segment_file
 from app.video_io import FFmpegError
 from model.refine import RAW, RefineOptions
@@ -92,6 +93,15 @@ def collect_inputs(paths: list[Path]) -> list[Path]:
     return files
 
 
+def build_preset(args: argparse.Namespace) -> Preset:
+    """--preset, with --keyframes and --focus (or --raw) in place of its own."""
+    preset = PRESETS[args.preset]
+    if args.raw:
+        return dataclasses.replace(preset, keyframe_every=1, focus=False)
+    return dataclasses.replace(preset, keyframe_every=args.keyframes or preset.keyframe_every,
+                               focus=preset.focus if args.focus is None else args.focus)
+
+
 def build_options(args: argparse.Namespace) -> RenderOptions:
     mode, background_image, colour = args.mode, None, (255, 255, 255)
     if Path(args.background).is_file():
@@ -108,8 +118,7 @@ def build_options(args: argparse.Namespace) -> RenderOptions:
         raise InputError(str(exc)) from None
     return RenderOptions(mode=mode, background=colour, background_image=background_image,
                          tint=parse_colour(args.tint), batch_size=args.batch, crf=args.crf, refine=refine,
-                         keyframe_every=1 if args.raw else args.keyframes or preset_keyframes(args.preset),
-                         focus=False if args.raw else (preset_focus(args.preset) if args.focus is None else args.focus))
+                         preset=build_preset(args))
 
 
 def plan_outputs(files: list[Path], out: Path, fmt: str | None, many: bool, mode: str) -> list[tuple[Path, Path, str]]:
@@ -134,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         many = len(files) > 1 or any(p.is_dir() for p in args.inputs)
         options = build_options(args)
         jobs = plan_outputs(files, args.out, args.format, many, args.mode)
-        segmenter = load_segmenter(args.weights, preset=args.preset)
+        segmenter = load_segmenter(args.weights, preset=options.preset)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,24 +2,39 @@
 
     >>> import numpy as np
     >>> from app import compose
+    >>> from app.options import RenderOptions
     >>> frame = np.zeros((4, 4, 3), np.uint8); alpha = np.ones((4, 4), np.float32)
-    >>> compose.cutout(frame, alpha, (255, 255, 255)).shape
+    >>> render = compose.renderer(RenderOptions(mode="cutout", background=(0, 255, 0)), 4, 4, "png")
+    >>> render(frame, alpha).shape
     (4, 4, 3)
 
 `frame` is uint8 RGB (H, W, 3). `alpha` is float in [0, 1] or uint8 in [0, 255], shape (H, W); 1 = person.
 Blending is out = round(fg * a + bg * (1 - a)) with a in [0, 1] (uint8 alpha is divided by 255), computed by
 OpenCV's fused cv2.blendLinear straight from the float matte: no rounding to 8 bits and back on the way.
 A solid colour may be given as an (H, W, 3) image of it, prepared once per clip: cheaper than per frame.
+
+The output modes are one table, `MODES`, at the end: every path (a photo's RGB, a clip's RGB or its own I420,
+the one-pass kernel of app.fused) is chosen from it by `renderer`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
+from app.options import ALPHA_FORMATS, YUV_FORMATS
 from model.focus import box_pixels
+
+if TYPE_CHECKING:
+    from app.options import RenderOptions
+    from app.video_io import Backdrop
+    from model.matte import Frame
+    from model.refine import Matte
 
 Colour = tuple[int, int, int]
 
@@ -31,12 +46,11 @@ def alpha8(alpha: np.ndarray) -> np.ndarray:
     return np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
-def weight(alpha: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """Alpha as float32 in [0, 1] (times `scale`)."""
+def weight(alpha: np.ndarray) -> np.ndarray:
+    """Alpha as float32 in [0, 1]."""
     if alpha.dtype == np.uint8:
-        return alpha.astype(np.float32) * np.float32(scale / 255)
-    w = np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False)
-    return w * np.float32(scale) if scale != 1.0 else w
+        return alpha.astype(np.float32) * np.float32(1 / 255)
+    return np.clip(alpha, 0.0, 1.0).astype(np.float32, copy=False)
 
 
 def blend(fg: np.ndarray, bg: np.ndarray | Colour, w: np.ndarray) -> np.ndarray:
@@ -47,25 +61,8 @@ def blend(fg: np.ndarray, bg: np.ndarray | Colour, w: np.ndarray) -> np.ndarray:
     return cv2.blendLinear(np.ascontiguousarray(fg), bg, w, 1.0 - w)
 
 
-def mask(frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """White person on black, as an RGB frame."""
-    a8 = alpha8(alpha)
-    return np.repeat(a8[..., None], 3, axis=2)
-
-
-def overlay(frame: np.ndarray, alpha: np.ndarray, colour: Colour | np.ndarray = (255, 0, 0),
-            opacity: float = 0.5) -> np.ndarray:
-    """The frame with the person tinted: colour mixed in at `opacity` where alpha is 1."""
-    return blend(frame, colour, 1.0 - weight(alpha, opacity))
-
-
-def cutout(frame: np.ndarray, alpha: np.ndarray, colour: Colour | np.ndarray = (255, 255, 255)) -> np.ndarray:
-    """The person on a solid colour (white by default)."""
-    return blend(frame, colour, weight(alpha))
-
-
-def transparent(frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """RGBA: the frame's colours with alpha as the fourth channel."""
+def rgba(frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The frame's colours with alpha as the fourth channel."""
     return np.concatenate([frame, alpha8(alpha)[..., None]], axis=2)
 
 
@@ -84,23 +81,6 @@ def blurred(frame: np.ndarray, sigma: float) -> np.ndarray:
     small = cv2.resize(frame, (max(1, w // factor), max(1, h // factor)), interpolation=cv2.INTER_AREA)
     small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(sigma / factor, 0.5))
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
-
-
-def blur(frame: np.ndarray, alpha: np.ndarray, sigma: float) -> np.ndarray:
-    """The person sharp over their own blurred background."""
-    return blend(frame, blurred(frame, sigma), weight(alpha))
-
-
-def replace(frame: np.ndarray, alpha: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """The person over another picture of the same size (see `fit_cover` to prepare it)."""
-    if background.shape != frame.shape:
-        raise ValueError(f"background {background.shape} must match the frame {frame.shape}")
-    return blend(frame, background, weight(alpha))
-
-
-def collage(frame: np.ndarray, alpha: np.ndarray, colour: Colour | np.ndarray = (255, 255, 255)) -> np.ndarray:
-    """Original | mask | cutout, side by side."""
-    return np.concatenate([frame, mask(frame, alpha), cutout(frame, alpha, colour)], axis=1)
 
 
 def fit_cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -153,6 +133,14 @@ def to_i420(rgb: np.ndarray, matrix: str = "bt601") -> np.ndarray:
     y = cv2.transform(rgb, np.hstack([m[:1], off[:1, None]]).astype(np.float32))
     uv = cv2.transform(np.ascontiguousarray(rgb[::2, ::2]), np.hstack([m[1:], off[1:, None]]).astype(np.float32))
     return join_planes(y, uv[..., 0], uv[..., 1])
+
+
+def i420_to_rgb(i420: np.ndarray, matrix: str = "bt601") -> np.ndarray:
+    """The RGB picture an I420 frame holds: each chroma sample shared by its 2x2 block."""
+    y, u, v = planes(i420)
+    h, w = y.shape
+    return cv2.transform(cv2.merge([y] + [cv2.resize(p, (w, h), interpolation=cv2.INTER_NEAREST) for p in (u, v)]),
+                         _yuv_to_rgb_transform(matrix))
 
 
 def planes(i420: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -229,3 +217,157 @@ def hstack_i420(frames: list[np.ndarray]) -> np.ndarray:
     """I420 frames of one height side by side."""
     parts = [planes(f) for f in frames]
     return join_planes(*(np.concatenate([p[i] for p in parts], axis=1) for i in range(3)))
+
+
+# ---------------------------------------------------------------- the output modes, one table
+# Each mode is one blend, `fg` over `bg` weighted per pixel by w0 + w1 * alpha, of layers made in the output's
+# colours (RGB, or I420 for MP4/WebM); `panels` make a mode of other modes' pictures side by side instead, and
+# `keeps_alpha` a mode that, where the format holds transparency, is the frame itself with the matte as its alpha.
+
+@dataclasses.dataclass(frozen=True)
+class Mode:
+    fg: str = "frame"       # layers: "frame", a solid ("white", "black", "colour": options.background, "tint"),
+    bg: str = "colour"      # "blurred" (the frame's own), "picture" (options.background_image), "checkerboard"
+    weights: Callable[["RenderOptions"], tuple[float, float]] = lambda options: (0.0, 1.0)     # (w0, w1)
+    keeps_alpha: bool = False
+    panels: tuple[str | None, ...] = ()     # other modes, side by side (None: the frame as it is)
+
+
+MODES: dict[str, Mode] = {
+    "mask": Mode(fg="white", bg="black"),
+    "overlay": Mode(bg="tint", weights=lambda options: (1.0, -options.opacity)),   # tinted at `opacity` where 1
+    "cutout": Mode(bg="colour"),
+    "transparent": Mode(bg="checkerboard", keeps_alpha=True),
+    "blur": Mode(bg="blurred"),
+    "replace": Mode(bg="picture"),
+    "collage": Mode(panels=(None, "mask", "cutout")),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Blend:
+    """fg(frame) over bg(frame), weighted per pixel by w0 + w1 * alpha: RGB images, or I420 (`i420`)."""
+
+    fg: Callable[[np.ndarray], np.ndarray]
+    bg: Callable[[np.ndarray], np.ndarray]
+    w0: float
+    w1: float
+    i420: bool
+
+    def apply(self, frame: np.ndarray, w: np.ndarray) -> np.ndarray:
+        """The blend, given `weight(alpha)`."""
+        w = w if (self.w0, self.w1) == (0.0, 1.0) else self.w0 + self.w1 * w
+        return (blend_i420 if self.i420 else blend)(self.fg(frame), self.bg(frame), w)
+
+    def __call__(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        return self.apply(frame, weight(alpha))
+
+    def fused(self, frame: np.ndarray, luma: np.ndarray, matte: "Matte") -> np.ndarray:
+        """The same picture from the matte still at low resolution: enlarged and applied in the blend's own pass
+        over the I420 frame (app.fused), a fifth of the step-by-step cost on a 1080x1920 frame."""
+        from app.fused import matte_blend_i420     # numba: loaded by the first clip that needs it
+
+        return matte_blend_i420(matte, luma, self.fg(frame), self.bg(frame), self.w0, self.w1)
+
+
+@dataclasses.dataclass(frozen=True)
+class Render:
+    """One job's output mode, made once per clip or photo by `renderer`: (frame, alpha) -> the output frame."""
+
+    fn: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    size: tuple[int, int]                   # (height, width) of the frames it gives
+    alpha: bool                             # they carry alpha: RGBA, or the I420 frame then an alpha plane
+    notes: tuple[str, ...] = ()             # for the user
+    blend: Blend | None = None              # the mode as one blend over the clip's own I420: app.fused serves it
+    backdrop: "Backdrop | None" = dataclasses.field(default=None, repr=False)     # "picture": closed with it
+
+    def __call__(self, frame: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        return self.fn(frame, alpha)
+
+    @property
+    def fused(self) -> bool:
+        return self.blend is not None
+
+    def with_matte(self, frame: "Frame", matte: "Matte") -> np.ndarray:
+        """The output frame of a frame and its matte from a matte stream (model.matte), the matte still at low
+        resolution: enlarged in the blend's own pass where the mode allows (`fused`), else first made full size."""
+        if self.blend is not None:
+            return self.blend.fused(frame.image, frame.guide, matte)
+        return self.fn(frame.image, matte.alpha(frame.guide))
+
+    def close(self) -> None:
+        """Stop a background clip's decoder (at the end of the job, or when it fails)."""
+        if self.backdrop is not None:
+            self.backdrop.close()
+
+
+def renderer(options: "RenderOptions", height: int, width: int, fmt: str, *, source: str = "rgb",
+             matrix: str = "bt601", backdrop: Callable[[], "Backdrop"] | None = None) -> Render:
+    """The Render of `options.mode` (MODES) for (height, width) frames saved as `fmt`.
+
+    Frames come in as RGB, or (`source="i420"`, MP4/WebM only) as the clip's own decoded I420 in `matrix`.
+    Photos, GIFs, MOVs and ZIPs come out as RGB(A); MP4 and WebM as I420, what their encoders take: composing in
+    YUV is the same picture for a third of the work, and saves converting every result. `backdrop` opens the
+    picture or clip of the "picture" layer (app.video_io.open_backdrop), when the mode has one."""
+    yuv = fmt in YUV_FORMATS
+    if source == "i420" and not (yuv and height % 2 == 0 and width % 2 == 0):
+        raise ValueError("I420 frames need an even size and an MP4 or WebM output")
+    if yuv and (height % 2 or width % 2):      # 4:2:0 needs even sizes: repeat the last row / column
+        inner = renderer(options, height + height % 2, width + width % 2, fmt, matrix=matrix, backdrop=backdrop)
+        pad = ((0, height % 2), (0, width % 2))
+        return dataclasses.replace(inner, fn=lambda f, a: inner.fn(np.pad(f, pad + ((0, 0),), mode="edge"),
+                                                                   np.pad(a, pad, mode="edge")))
+    conv = (lambda rgb: to_i420(rgb, matrix)) if yuv else np.asarray       # an RGB picture in the output's colours
+    frame = np.asarray if source == "i420" or not yuv else conv             # the frame in the output's colours
+    opened: Backdrop | None = None
+
+    def layer(name: str) -> Callable[[np.ndarray], np.ndarray]:
+        """frame -> the layer in the output's colours; pictures that do not change are made once per job."""
+        nonlocal opened
+        if name == "frame":
+            return frame
+        if name == "blurred":
+            sigma = options.blur_sigma or max(2.0, min(height, width) / 40)
+            if source == "i420":
+                return lambda f: blurred_i420(f, sigma)
+            return lambda f: conv(blurred(f, sigma))
+        if name == "picture":
+            if backdrop is None:
+                raise ValueError(f"mode {options.mode} needs a backdrop to open its picture")
+            clip = opened = opened or backdrop()
+            if clip.still is not None:
+                picture = conv(fit_cover(clip.still, height, width))
+                return lambda f: picture
+            return lambda f: conv(fit_cover(clip.next(), height, width))
+        if name == "checkerboard":
+            picture = conv(checkerboard(height, width))
+        else:
+            colour = {"white": (255, 255, 255), "black": (0, 0, 0), "colour": options.background,
+                      "tint": options.tint}[name]
+            picture = conv(np.full((height, width, 3), colour, np.uint8))
+        return lambda f: picture
+
+    def one_blend(mode: Mode) -> Blend:
+        return Blend(layer(mode.fg), layer(mode.bg), *mode.weights(options), yuv)
+
+    mode, notes, fused = MODES[options.mode], [], None
+    with_alpha = mode.keeps_alpha and fmt in ALPHA_FORMATS
+    if mode.panels:
+        panels = [None if p is None else one_blend(MODES[p]) for p in mode.panels]
+        stack = hstack_i420 if yuv else (lambda parts: np.concatenate(parts, axis=1))
+
+        def fn(f, a):
+            w = weight(a)
+            return stack([frame(f) if p is None else p.apply(f, w) for p in panels])
+    elif with_alpha:
+        if yuv:    # yuva420p: the I420 frame, then the alpha plane
+            fn = lambda f, a: np.concatenate([frame(f).reshape(-1), alpha8(a).reshape(-1)])  # noqa: E731
+        else:
+            fn = rgba
+    else:
+        if mode.keeps_alpha:
+            notes.append(f"{fmt.upper()} cannot store transparency, so the background is drawn as a checkerboard; "
+                         "choose MOV (ProRes 4444), WebM, a ZIP of PNGs, GIF or PNG for a truly transparent file")
+        fn = one_blend(mode)
+        fused = fn if source == "i420" else None      # the clip's own I420: app.fused can serve it
+    return Render(fn, (height, width * max(1, len(mode.panels))), with_alpha, tuple(notes), fused, opened)

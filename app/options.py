@@ -28,42 +28,37 @@ VIDEO_FORMATS = ("mp4", "gif", "webm", "mov", "zip")     # mov: ProRes for edito
 IMAGE_FORMATS = ("png", "jpg", "webp")
 # Formats that can carry an alpha channel; elsewhere "transparent" is shown over a checkerboard.
 ALPHA_FORMATS = ("gif", "webm", "mov", "zip", "png", "webp")
+YUV_FORMATS = ("mp4", "webm")       # composed in YUV 4:2:0 (I420), what their encoders take (app.compose)
 _SUFFIXES = {".mp4": "mp4", ".m4v": "mp4", ".gif": "gif", ".webm": "webm", ".mov": "mov", ".zip": "zip",
              ".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp"}
 
 Colour = tuple[int, int, int]
 
+
 @dataclass(frozen=True)
 class Preset:
+    """A speed/quality trade-off, passed whole to what needs it: the network's frame size (pipeline.load_segmenter,
+    pipeline.at_preset), and the keyframe interval and second pass of a job (RenderOptions.preset). A person's own
+    choice of one part is the preset with that part replaced: dataclasses.replace(PRESETS["fast"], focus=True)."""
+
     scale: float            # factor on the model's own inference size (the long side fed to the network)
     keyframe_every: int     # the network runs on every k-th video frame; the matte is carried between
     focus: bool = True      # the person-focused second pass (model.focus) when people are small in the frame
+
+    def __post_init__(self) -> None:
+        if not self.scale > 0:
+            raise InputError(f"a preset's scale must be above 0, got {self.scale}")
+        if not 1 <= self.keyframe_every <= 8:
+            raise InputError(f"the keyframe interval must be from 1 to 8, got {self.keyframe_every}")
+
+    def infer_size(self, base: int) -> int:
+        """The inference size for a model trained at `base` (a multiple of 32, at least 64)."""
+        return max(64, round(base * self.scale / 32) * 32)
 
 
 # Speed/quality presets, chosen by measurement (README, "Speed"): see bench/ and train.evaluate --every.
 PRESETS = {"fast": Preset(1.0, 4, focus=False), "balanced": Preset(1.2, 3), "quality": Preset(1.4, 1)}
 DEFAULT_PRESET = "balanced"     # what the CLI, the web app and the Python defaults (load_segmenter, RenderOptions) use
-
-
-def _preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise InputError(f"unknown preset '{name}': choose one of {', '.join(PRESETS)}")
-    return PRESETS[name]
-
-
-def preset_infer_size(base: int, preset: str) -> int:
-    """The inference size of `preset` for a model trained at `base` (a multiple of 32, at least 64)."""
-    return max(64, round(base * _preset(preset).scale / 32) * 32)
-
-
-def preset_keyframes(preset: str) -> int:
-    """How often `preset` runs the network on a video: every k-th frame."""
-    return _preset(preset).keyframe_every
-
-
-def preset_focus(preset: str) -> bool:
-    """Whether `preset` looks again, closer, at people who are small in the frame (model.focus)."""
-    return _preset(preset).focus
 
 
 def parse_colour(text: str) -> Colour:
@@ -101,8 +96,7 @@ class RenderOptions:
     opacity: float = 0.5                      # overlay strength
     blur_sigma: float = 0.0                   # background blur; 0 = automatic (short side / 40)
     batch_size: int = 4
-    keyframe_every: int = PRESETS[DEFAULT_PRESET].keyframe_every   # network on every k-th frame, matte carried between
-    focus: bool = PRESETS[DEFAULT_PRESET].focus   # second pass on a crop around small people (model.focus)
+    preset: Preset = PRESETS[DEFAULT_PRESET]  # keyframe interval and second pass (its size is the segmenter's)
     crf: int = 20                             # H.264 quality (lower is better, 18-23 is visually clean)
     gif_fps: float = 15.0
     gif_long_side: int = 480
@@ -125,8 +119,6 @@ class RenderOptions:
             raise InputError("blur strength cannot be negative")
         if not 1 <= self.batch_size <= 64:
             raise InputError(f"batch size must be from 1 to 64, got {self.batch_size}")
-        if not 1 <= self.keyframe_every <= 8:
-            raise InputError(f"the keyframe interval must be from 1 to 8, got {self.keyframe_every}")
         if not 0 <= self.crf <= 51:
             raise InputError(f"crf must be from 0 to 51, got {self.crf}")
         if not 1 <= self.gif_fps <= 50 or self.gif_long_side < 16:

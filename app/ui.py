@@ -16,6 +16,7 @@ upload size is Streamlit's own `server.maxUploadSize` (.streamlit/config.toml, m
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import logging
 import os
@@ -31,8 +32,8 @@ from pathlib import Path
 from PIL import Image
 
 from app import downloads, pipeline
-from app.options import ALPHA_FORMATS, PRESETS, InputError, Limits, RefineOptions, RenderOptions, parse_colour, \
-    preset_infer_size, preset_focus, preset_keyframes
+from app.options import ALPHA_FORMATS, DEFAULT_PRESET, PRESETS, InputError, Limits, Preset, RefineOptions, \
+    RenderOptions, parse_colour
 from app.video_io import MediaInfo, probe, read_frames
 from model import Segmenter, settings
 
@@ -96,9 +97,9 @@ def _at_size(_base: Segmenter, key: tuple, infer_size: int) -> Segmenter:
     return _base.with_infer_size(infer_size)
 
 
-def preset_model(base: Segmenter, preset: str) -> Segmenter:
+def preset_model(base: Segmenter, preset: Preset) -> Segmenter:
     """The shared model at the preset's inference size (fast / balanced / quality, see app.options.PRESETS)."""
-    size = preset_infer_size(base.spec.infer_size, preset)
+    size = preset.infer_size(base.spec.infer_size)
     if size == base.infer_size:
         return base
     return _at_size(base, (str(weights_path()), id(base.network)), size)
@@ -300,7 +301,7 @@ def sidebar(limits: Limits, max_mb: int) -> Segmenter | None:
         st.caption(f"validation IoU {iou:.3f}" if isinstance(iou, (int, float)) else "validation IoU not recorded")
         backend = {"int8": "ONNX Runtime, INT8", "onnx": "ONNX Runtime"}.get(getattr(model, "backend", ""), "PyTorch")
         st.caption(f"runs on {model.device_type.upper()} ({backend}) · frames shrunk to {model.infer_size} px "
-                   "(Balanced)")
+                   f"({DEFAULT_PRESET.capitalize()})")
         st.header("Limits")
         st.caption(f"Uploads up to {max_mb} MB · clips up to {duration_text(limits.max_duration_s)} and "
                    f"{limits.max_frames} frames · frames up to {limits.max_side} px")
@@ -347,7 +348,7 @@ def _keep_transparency() -> None:
 
 
 def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
-    """The widgets; returns (RenderOptions keyword arguments, format, preset)."""
+    """The widgets; returns (RenderOptions keyword arguments, format, preset chosen)."""
     mode = st.radio("Output", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode", horizontal=True,
                     on_change=_keep_transparency)
     kwargs: dict = {"mode": mode}
@@ -370,12 +371,12 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
     # The key must not depend on the mode: a widget swapped for another on a mode change would swallow a click
     # made while the page reruns (the click lands on the outgoing radio), and would forget the user's choice.
     label = st.radio("Format", labels, key=FORMAT_KEYS[is_image], horizontal=True)
-    preset = st.radio("Speed / quality", list(PRESETS), index=list(PRESETS).index("balanced"), key="preset",
+    preset = st.radio("Speed / quality", list(PRESETS), index=list(PRESETS).index(DEFAULT_PRESET), key="preset",
                       format_func=str.capitalize, horizontal=True,
                       help="Fast shrinks frames more before the model and runs it on fewer video frames (the "
                            "matte follows the motion between); Quality runs it larger, on every frame.")
     kwargs.update(advanced_options(preset))
-    return kwargs, formats[label], preset
+    return kwargs, formats[label], kwargs["preset"]
 
 
 def advanced_options(preset: str) -> dict:
@@ -383,11 +384,11 @@ def advanced_options(preset: str) -> dict:
     keys include the preset, so choosing another preset resets them to its values)."""
     d = RefineOptions()
     with st.expander("Advanced: edges and steadiness"):
-        every = st.slider("Run the model on every k-th video frame", 1, 8, preset_keyframes(preset),
+        every = st.slider("Run the model on every k-th video frame", 1, 8, PRESETS[preset].keyframe_every,
                           key=f"every_{preset}",
                           help="1 runs it on every frame (slowest). Between two runs the matte follows the motion "
                                "along optical flow.")
-        focus = st.toggle("Look again, closer, at small people", preset_focus(preset), key=f"focus_{preset}",
+        focus = st.toggle("Look again, closer, at small people", PRESETS[preset].focus, key=f"focus_{preset}",
                           help="When the people are small in the frame, the model runs a second time on a crop "
                                "around all of them, cut from the full-size frame: more of the arms and hands.")
         temporal = st.slider("Steadiness", 0.0, 0.9, d.temporal, 0.05, key=f"smooth_{preset}",
@@ -399,7 +400,8 @@ def advanced_options(preset: str) -> dict:
         high = st.slider("Edge levels: opaque above", 0.55, 1.0, d.levels[1], 0.05, key=f"high_{preset}",
                          help="Alpha over this becomes fully opaque: solid bodies, softer only at the very edge. "
                               "1 keeps the model's own softness.")
-    return {"keyframe_every": every, "focus": focus, "refine": RefineOptions(temporal=temporal, levels=(low, high))}
+    return {"preset": dataclasses.replace(PRESETS[preset], keyframe_every=every, focus=focus),
+            "refine": RefineOptions(temporal=temporal, levels=(low, high))}
 
 
 def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Limits) -> None:

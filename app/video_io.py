@@ -1,5 +1,5 @@
-"""ffmpeg at the edges: probe a file, stream its frames in, stream frames out (MP4, WebM, MOV, GIF, a ZIP of
-PNGs) with audio.
+"""Media at the edges: probe a file, stream its frames in, stream frames out (MP4, WebM, MOV, GIF, a ZIP of
+PNGs) with audio, through ffmpeg; read a picture (PIL); a picture or clip to show behind the dancer.
 
     >>> from app.video_io import probe, read_frames, VideoWriter
     >>> info = probe("clip.mp4")
@@ -30,9 +30,10 @@ from pathlib import Path
 import cv2
 import ffmpeg
 import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.compose import to_i420
-from app.options import InputError
+from app.options import InputError, Limits
 
 
 class FFmpegError(RuntimeError):
@@ -262,6 +263,89 @@ def read_frames(info: MediaInfo, *, pix_fmt: str = "rgb24") -> Iterator[np.ndarr
     finally:
         _stop(proc)
 
+
+# ------------------------------------------------------------------------------- pictures, and backgrounds
+
+def is_still_image(path: str | Path) -> bool:
+    """True for a single-picture file (by content, not by name); animated GIF/WebP count as video."""
+    try:
+        with Image.open(path) as im:
+            return getattr(im, "n_frames", 1) == 1
+    except Image.DecompressionBombError:
+        return True     # a picture, just far too big: read_image says so in a sentence
+    except Exception:   # anything PIL cannot open is for ffprobe to judge
+        return False
+
+
+def read_image(path: str | Path, limits: Limits) -> np.ndarray:
+    """Any still image as upright uint8 RGB: grayscale, palette, RGBA (over white), 16-bit, CMYK, EXIF-rotated."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            if im.width * im.height > limits.max_image_pixels:
+                raise InputError(f"{path.name} is {im.width}x{im.height}; images are limited to "
+                                 f"{limits.max_image_pixels // 1_000_000} megapixels")
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+                arr = np.asarray(im, dtype=np.uint32)
+                # 16-bit greys: keep the top 8 bits (a plain convert("L") would clip everything to white).
+                arr = (arr >> 8 if arr.max() > 255 else arr).astype(np.uint8)
+                im = Image.fromarray(arr, "L")
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(white, rgba)
+            return np.asarray(im.convert("RGB"))
+    except Image.DecompressionBombError:
+        raise InputError(f"{path.name} is far too large: images are limited to "
+                         f"{limits.max_image_pixels // 1_000_000} megapixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        if isinstance(exc, InputError):
+            raise
+        raise InputError(f"{path.name} could not be read as an image: it is damaged or not a picture") from None
+
+
+class Backdrop:
+    """A picture or a clip to show behind the dancer (mode "replace"), as RGB at its own size: `still` is the
+    picture; a clip's frames come from `next()` in order, decoded as it plays (one at a time, so memory stays
+    flat), looped when shorter than the foreground, cut when longer, its audio ignored."""
+
+    def __init__(self, still: np.ndarray | None = None, info: MediaInfo | None = None) -> None:
+        self.still, self.info = still, info
+        self._frames: Iterator[np.ndarray] | None = None
+
+    def next(self) -> np.ndarray:
+        for _ in range(2):      # at the end of the clip, start it again once
+            if self._frames is None:
+                self._frames = read_frames(self.info)
+            frame = next(self._frames, None)
+            if frame is not None:
+                return frame
+            self._frames = None
+        raise InputError(f"the background {self.info.path.name} has no frames that could be decoded")
+
+    def close(self) -> None:
+        if self._frames is not None:
+            self._frames.close()    # stops its ffmpeg
+            self._frames = None
+
+
+def open_backdrop(path: str | Path, limits: Limits) -> Backdrop:
+    """The picture or clip at `path` as a Backdrop; InputError if it is neither, or too large."""
+    path = Path(path)
+    if is_still_image(path):
+        return Backdrop(still=read_image(path, limits))
+    try:
+        info = probe(path)
+    except (FFmpegError, InputError):
+        raise InputError(f"the background {path.name} is neither a picture nor a video that could be read") from None
+    if max(info.width, info.height) > limits.max_side:
+        raise InputError(f"the background {path.name} is {info.width}x{info.height}; the largest frame side "
+                         f"allowed is {limits.max_side} pixels")
+    return Backdrop(info=info)
+
+
+# ------------------------------------------------------------------------------------------------- writers
 
 def _even(n: int) -> int:
     return n + (n % 2)

@@ -16,6 +16,7 @@ speed drifts by several percent from minute to minute, and a ratio taken within 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import platform
 import re
@@ -28,8 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.options import PRESETS, RenderOptions, preset_focus, preset_infer_size, preset_keyframes
-from app.pipeline import load_segmenter, segment_video
+from app.options import PRESETS, RenderOptions
+from app.pipeline import at_preset, load_segmenter, segment_video
 from app.video_io import ffmpeg_exe, probe, read_frames
 from bench.memory import PeakSampler, make_clip
 from model import Segmenter
@@ -127,18 +128,18 @@ def main(argv: list[str] | None = None) -> None:
                   "(a shared machine drifts: ratios are taken within a pair); medians:\n")
             print(f"{'preset':>9} {'size':>5} {'every':>5} {'2nd':>4} {'frames':>7} {'transcode s':>12} {'wall s':>7} {'fps':>6} "
                   f"{'wall/dur':>9} {'wall/transcode':>15} {'(min-max)':>12} {'peak RSS MB':>12}")
-            for preset in args.presets:
-                seg = base.with_infer_size(preset_infer_size(base.spec.infer_size, preset))
-                every = preset_keyframes(preset)
-                focus = preset_focus(preset) if args.focus == "preset" else args.focus == "on"
+            for name in args.presets:
+                preset = PRESETS[name]
+                if args.focus != "preset":
+                    preset = dataclasses.replace(preset, focus=args.focus == "on")
+                seg = at_preset(base, preset)
                 floors, walls, ratios, peaks = [], [], [], []
                 for _ in range(args.repeat):
                     floors.append(transcode_seconds(clip, Path(tmp) / "transcode.mp4"))
                     sampler = PeakSampler(os.getpid())
                     sampler.start()
                     start = time.perf_counter()
-                    result = segment_video(clip, Path(tmp) / f"{preset}.mp4",
-                                           RenderOptions(mode=args.mode, keyframe_every=every, focus=focus),
+                    result = segment_video(clip, Path(tmp) / f"{name}.mp4", RenderOptions(mode=args.mode, preset=preset),
                                            segmenter=seg)
                     walls.append(time.perf_counter() - start)
                     sampler.done.set()
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
                     ratios.append(walls[-1] / floors[-1])
                     peaks.append(sampler.peak)
                 floor, wall, ratio = (statistics.median(v) for v in (floors, walls, ratios))
-                print(f"{preset:>9} {seg.infer_size:>5} {every:>5} {'on' if focus else 'off':>4} {result.frames:>7} {floor:>12.1f} {wall:>7.1f} "
+                print(f"{name:>9} {seg.infer_size:>5} {preset.keyframe_every:>5} {'on' if preset.focus else 'off':>4} {result.frames:>7} {floor:>12.1f} {wall:>7.1f} "
                       f"{result.frames / wall:>6.1f} {wall / info.duration:>9.2f} {ratio:>15.2f} "
                       f"{f'{min(ratios):.2f}-{max(ratios):.2f}':>12} {max(peaks):>12.0f}", flush=True)
         print()
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         if len(frames) == args.frames:
             break
     print(f"model only, ms/frame on {len(frames)} frames of {info.width}x{info.height} (batch 4):")
-    sizes = sorted({preset_infer_size(base.spec.infer_size, p) for p in args.presets})
+    sizes = sorted({PRESETS[p].infer_size(base.spec.infer_size) for p in args.presets})
     print(f"{'backend':>8} " + " ".join(f"{s:>7}" for s in sizes))
     for backend in args.backends:
         seg = base if base.backend == backend else load_segmenter(args.weights, backend=backend)

@@ -22,11 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.pipeline import load_segmenter
+from app.pipeline import load_segmenter, matte_stream
 from app.video_io import probe, read_frames
-from app.options import PRESETS, preset_focus, preset_keyframes
-from model.focus import Focus
-from model.matte import Frame, MatteStream
+from app.options import PRESETS
+from model.matte import Frame
 from model.refine import RAW, FlickerMeter, Refiner, RefineOptions
 from model.settings import tune_process
 
@@ -63,15 +62,17 @@ def low_res_probs(seg, frames: list[np.ndarray], batch: int = 4) -> list[np.ndar
 
 def side_by_side_gif(path: Path, frames: list[np.ndarray], probs: list[np.ndarray], seg) -> None:
     """Frame with raw matte | frame with refined matte, as the app's overlay, through the app's GIF writer."""
-    from app.compose import overlay
+    from app.compose import renderer
+    from app.options import RenderOptions
     from app.video_io import VideoWriter
 
     raw, refined = Refiner(RAW), Refiner(RefineOptions())
     h, w = frames[0].shape[:2]
+    overlay = renderer(RenderOptions(mode="overlay", tint=(255, 0, 0), opacity=0.6), h, w, "gif")
     with VideoWriter(path, "gif", 2 * w, h, "15/1") as writer:
         for frame, prob in zip(frames, probs):
-            writer.write(np.concatenate([overlay(frame, raw(frame, prob), (255, 0, 0), 0.6),
-                                         overlay(frame, refined(frame, prob), (255, 0, 0), 0.6)], axis=1))
+            writer.write(np.concatenate([overlay(frame, raw(frame, prob)), overlay(frame, refined(frame, prob))],
+                                        axis=1))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -84,7 +85,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", choices=list(PRESETS),
                    help="run the network at this preset's size, and add a row for the preset with its keyframes")
     args = p.parse_args(argv)
-    seg = load_segmenter(args.weights, backend="auto", preset=args.preset)    # no preset: the trained size
+    preset = PRESETS[args.preset] if args.preset else None
+    seg = load_segmenter(args.weights, backend="auto", preset=preset)    # no preset: the trained size
     print(f"model: {seg.name}, inference size {seg.infer_size}, backend {seg.backend}")
     print(f"{'sequence':<18} {'setting':<20} {'IoU':>7} {'flicker':>9} {'vs raw':>7} {'refine ms':>10}")
     davis = args.data / "video-gt" / "davis"
@@ -105,12 +107,11 @@ def main(argv: list[str] | None = None) -> None:
             args.gif = None
         raw_flicker = None
         rows = [(label, opts, probs) for label, opts in SETTINGS.items()]
-        if args.preset:
-            every = preset_keyframes(args.preset)
+        if preset:
             # the app's own mattes (refined inside the stream): the row refines nothing more (RAW at full size)
-            stream = MatteStream(seg, every=every, focus=Focus() if preset_focus(args.preset) else None)
+            stream = matte_stream(seg, preset)
             mattes = [m.alpha(f.guide) for f, m in stream.run(Frame.rgb(x, seg) for x in frames)]
-            rows.append((f"{args.preset} (every {every})", RAW, mattes))
+            rows.append((f"{args.preset} (every {preset.keyframe_every})", RAW, mattes))
         if masks is not None:   # how much the truth itself changes: an output calmer than this lags the motion
             rows.append(("ground truth", RAW, [m.astype(np.float32) for m in masks]))
         for label, opts, source_probs in rows:

@@ -25,7 +25,7 @@ if __name__ == "__main__":     # an entry point: tune the process before torch l
 import cv2
 import numpy as np
 
-from app.options import DEFAULT_PRESET, PRESETS, RenderOptions, preset_focus
+from app.options import DEFAULT_PRESET, PRESETS, Preset, RenderOptions
 from app.pipeline import load_segmenter, photo_matte
 from train.data import find_records, split_records
 
@@ -38,8 +38,8 @@ def people(mask: np.ndarray) -> list[np.ndarray]:
     return [labels == i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] >= MIN_PERSON * mask.size]
 
 
-def recalls(seg, frame: np.ndarray, persons: list[np.ndarray], focus: bool) -> list[float]:
-    found = photo_matte(seg, frame, RenderOptions(focus=focus)) > 0.5
+def recalls(seg, frame: np.ndarray, persons: list[np.ndarray], preset: Preset) -> list[float]:
+    found = photo_matte(seg, frame, RenderOptions(preset=preset)) > 0.5
     return [float((found & p).sum() / p.sum()) for p in persons]
 
 
@@ -74,9 +74,8 @@ def generated_pairs(singles: list, negatives: list, n: int, seed: int = 0):
         yield bg, persons
 
 
-def measure(weights: str | None, data: Path, preset: str = DEFAULT_PRESET, pairs: int = 40) -> dict[str, dict]:
+def measure(weights: str | None, data: Path, preset: Preset = PRESETS[DEFAULT_PRESET], pairs: int = 40) -> dict[str, dict]:
     seg = load_segmenter(weights, preset=preset)
-    focus = preset_focus(preset)
     photos = [r for s in ("ccp", "vikram") for r in find_records(data / "photos" / s)]
     val = split_records(photos, 0.1, 0)[1]
     groups: list[tuple[str, list]] = [("several", []), ("generated", [])]
@@ -85,12 +84,12 @@ def measure(weights: str | None, data: Path, preset: str = DEFAULT_PRESET, pairs
         img, mask = rec.load()
         ps = people(mask)
         if len(ps) >= 2:
-            groups[0][1].append(recalls(seg, img, ps, focus))
+            groups[0][1].append(recalls(seg, img, ps, preset))
         elif len(ps) == 1 and (mask > 0).sum() > 0.05 * mask.size:
             singles.append(rec)
     negatives = find_records(data / "negatives" / "davis-no-people")
     for frame, ps in generated_pairs(singles, negatives, pairs):
-        groups[1][1].append(recalls(seg, frame, ps, focus))
+        groups[1][1].append(recalls(seg, frame, ps, preset))
     out = {}
     for name, rows in groups:
         flat = [r for row in rows for r in row]
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
     p.add_argument("--pairs", type=int, default=40, help="generated two-person frames")
     a = p.parse_args(argv)
-    res = measure(a.weights, a.data, a.preset, a.pairs)
+    res = measure(a.weights, a.data, PRESETS[a.preset], a.pairs)
     print("| set | images | people | kept (>= half found) | images with everyone kept | mean recall per person |")
     print("|---|---|---|---|---|---|")
     for name, r in res.items():

@@ -20,7 +20,7 @@ from model.settings import tune_process
 if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
     tune_process()
 
-from app.options import PRESETS, preset_focus, preset_infer_size, preset_keyframes
+from app.options import PRESETS
 from model.focus import Focus
 from app.pipeline import DEFAULT_WEIGHTS
 from model.checkpoint import read_metadata
@@ -30,15 +30,15 @@ from train.evaluate import evaluate, format_table
 DAVIS = ("lucia", "dance-jump")
 
 
-def measure(weights: Path, data: Path, preset: str, backend: str = "auto") -> dict:
-    base = int(read_metadata(weights)["spec"]["infer_size"])
-    size, every = preset_infer_size(base, preset), preset_keyframes(preset)
-    focus = Focus() if preset_focus(preset) else None
+def measure(weights: Path, data: Path, name: str, backend: str = "auto") -> dict:
+    preset = PRESETS[name]
+    size, every = preset.infer_size(int(read_metadata(weights)["spec"]["infer_size"])), preset.keyframe_every
+    focus = Focus() if preset.focus else None
     photos = [data / "photos" / "ccp", data / "photos" / "vikram"]
     kw = {"infer_size": size, "refine": RefineOptions(), "backend": backend, "focus": focus}
     val = evaluate(weights, photos, val_split=True, **kw)
     davis = evaluate(weights, [data / "video-gt" / "davis"], every=every, **kw)
-    print(f"{preset}: size {size}, every {every}, second pass {'on' if focus else 'off'}\n{format_table({'val': val['overall'], **davis})}\n", flush=True)
+    print(f"{name}: size {size}, every {every}, second pass {'on' if focus else 'off'}\n{format_table({'val': val['overall'], **davis})}\n", flush=True)
     return {"infer_size": size, "keyframe_every": every, "focus": focus is not None, "val_mean_iou": val["overall"]["mean_iou"],
             **{f"davis_{s}_mean_iou": davis[f"davis/{s}"]["mean_iou"] for s in DAVIS},
             "davis_mean_iou": sum(davis[f"davis/{s}"]["mean_iou"] for s in DAVIS) / len(DAVIS)}

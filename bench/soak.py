@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from app.options import PRESETS, InputError, RenderOptions, preset_infer_size
-from app.pipeline import load_segmenter, segment_file
+from app.options import PRESETS, InputError, RenderOptions
+from app.pipeline import at_preset, load_segmenter, segment_file
 from bench.memory import descendants, make_clip, tiny_segmenter
 from model.settings import tune_process
 
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     tempfile.tempdir = str(tmp_dir)   # anything the jobs put in the temporary folder shows up here
     base = tiny_segmenter() if args.model == "tiny" else load_segmenter(args.weights)
     # As the app does: one model, shared by the presets at their inference sizes (made once, not per job).
-    models = {preset: base.with_infer_size(preset_infer_size(base.spec.infer_size, preset)) for preset in PRESETS}
+    models = {name: at_preset(base, preset) for name, preset in PRESETS.items()}
     print(f"soak: {args.clips} jobs in one process (pid {os.getpid()}), model {base.name} on "
           f"{base.device_type}; {os.cpu_count()} cores ({cpu_name()}), "
           f"Python {platform.python_version()}")
@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     rss, failures = [], []
     for i in range(args.clips):
         what, mode, fmt, preset, expected = ROUND[i % len(ROUND)]
-        options = RenderOptions(mode=mode, background_image=str(inputs["background"]) if mode == "replace" else None)
+        options = RenderOptions(mode=mode, background_image=str(inputs["background"]) if mode == "replace" else None,
+                                preset=PRESETS[preset])
         src = inputs[what]
         dst = out_dir / f"job{i:02d}.{fmt}"
 

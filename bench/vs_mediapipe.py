@@ -15,6 +15,7 @@ alpha, the same compositing).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 from pathlib import Path
@@ -22,12 +23,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from app.compose import cutout
-from app.options import DEFAULT_PRESET, PRESETS, RenderOptions, preset_focus, preset_keyframes
-from app.pipeline import load_segmenter, photo_matte
+from app.compose import renderer
+from app.options import DEFAULT_PRESET, PRESETS, Preset, RenderOptions
+from app.pipeline import load_segmenter, matte_stream, photo_matte
 from app.video_io import probe, read_frames
-from model.focus import Focus
-from model.matte import Frame, MatteStream
+from model.matte import Frame
 from model.refine import RAW, Refiner
 from model.settings import tune_process
 from train.mediapipe_teacher import TeacherError, check, probabilities
@@ -44,9 +44,9 @@ def ours_raw(seg, frames: list[np.ndarray]) -> list[np.ndarray]:
     return [refiner(frame, seg.predict_lowres([frame])[0]) for frame in frames]
 
 
-def ours_app(seg, frames: list[np.ndarray], preset: str) -> list[np.ndarray]:
+def ours_app(seg, frames: list[np.ndarray], preset: Preset) -> list[np.ndarray]:
     """Our alpha as the app makes a clip's at `preset`: keyframes, the second pass, the default refinement."""
-    stream = MatteStream(seg, every=preset_keyframes(preset), focus=Focus() if preset_focus(preset) else None)
+    stream = matte_stream(seg, preset)
     return [matte.alpha(frame.guide) for frame, matte in stream.run(Frame.rgb(f, seg) for f in frames)]
 
 
@@ -66,7 +66,7 @@ def davis_table(python: str, seg, davis: Path, preset: str = DEFAULT_PRESET) -> 
         pose = probabilities(python, names, solution="pose")
         alphas = {"MP Pose": _or_empty(pose, frames),
                   "MP Selfie 0": probabilities(python, names, 0), "MP Selfie 1": probabilities(python, names, 1),
-                  "ours raw": ours_raw(seg, frames), f"ours {preset}": ours_app(seg, frames, preset)}
+                  "ours raw": ours_raw(seg, frames), f"ours {preset}": ours_app(seg, frames, PRESETS[preset])}
         table[seq.name] = {k: float(np.mean([iou(a > 0.5, m) for a, m in zip(v, masks)])) for k, v in alphas.items()}
         no_pose = sum(p is None for p in pose)
         print(f"{seq.name:<12} " + " ".join(f"{v:>{max(10, len(k))}.4f}" for k, v in table[seq.name].items())
@@ -91,7 +91,9 @@ def picture(python: str, seg, clips: list[Path], out: Path, width: int = 200) ->
             cv2.imwrite(str(p), cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
         theirs = [probabilities(python, [p], solution="pose")[0] for p in paths]     # one clip each
     theirs = _or_empty(theirs, frames)
-    ours_alpha = [photo_matte(seg, f, RenderOptions(focus=True)) for f in frames]
+    second_look = RenderOptions(preset=dataclasses.replace(PRESETS[DEFAULT_PRESET], focus=True))
+    ours_alpha = [photo_matte(seg, f, second_look) for f in frames]
+    cutout = lambda f, a: renderer(RenderOptions(mode="cutout"), *f.shape[:2], "png")(f, a)  # noqa: E731
     rows = [frames, [cutout(f, a) for f, a in zip(frames, ours_alpha)], [cutout(f, a) for f, a in zip(frames, theirs)]]
     small = lambda im: cv2.resize(im, (width, round(im.shape[0] * width / im.shape[1])), interpolation=cv2.INTER_AREA)  # noqa: E731
     grid = np.concatenate([np.concatenate([small(im) for im in row], axis=1) for row in rows], axis=0)
@@ -112,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
     p.add_argument("--picture", type=Path, help="also write the TikTok side-by-side picture here (.png or .jpg)")
     args = p.parse_args(argv)
-    seg = load_segmenter(args.weights, preset=args.preset)
+    seg = load_segmenter(args.weights, preset=PRESETS[args.preset])
     try:
         check(args.mediapipe_python)
         davis_table(args.mediapipe_python, seg, args.data / "video-gt" / "davis", args.preset)

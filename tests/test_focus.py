@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import brightness_segmenter
 
-from app.options import RenderOptions
+from app.options import Preset, RenderOptions
 from app.pipeline import segment_image, segment_video
 from model import Segmenter
 from model.focus import Focus, frame_crop, people_box, second_pass
@@ -82,7 +82,7 @@ def test_photo_path_runs_the_second_pass(tmp_path):
     cv2.imwrite(str(src), _frame())
     for focus, arm in ((True, True), (False, False)):
         out = tmp_path / f"mask-{focus}.png"
-        segment_image(src, out, RenderOptions(mode="mask", focus=focus), segmenter=_segmenter())
+        segment_image(src, out, RenderOptions(mode="mask", preset=Preset(1.0, 1, focus)), segmenter=_segmenter())
         mask = cv2.imread(str(out), cv2.IMREAD_GRAYSCALE)
         assert (_region(mask, ARM).mean() > 127) == arm, focus
         assert _region(mask, BODY).mean() > 200
@@ -101,7 +101,7 @@ def test_video_path_crops_the_clips_own_yuv_for_the_second_pass(tmp_path):
     assert enc.wait() == 0
     for focus in (True, False):
         out = tmp_path / f"mask-{focus}.mp4"
-        segment_video(src, out, RenderOptions(mode="mask", focus=focus, keyframe_every=3), segmenter=_segmenter())
+        segment_video(src, out, RenderOptions(mode="mask", preset=Preset(1.0, 3, focus)), segmenter=_segmenter())
         raw = subprocess.run(["ffmpeg", "-v", "error", "-i", str(out), "-f", "rawvideo", "-pix_fmt", "gray", "-"],
                              capture_output=True, check=True).stdout
         masks = np.frombuffer(raw, np.uint8).reshape(-1, H, W)

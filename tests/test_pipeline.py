@@ -8,7 +8,7 @@ import pytest
 from conftest import ffmpeg, make_clip
 from PIL import Image
 
-from app.options import MODES, InputError, RenderOptions
+from app.options import MODES, InputError, Preset, RenderOptions
 from app.pipeline import segment_file, segment_image, segment_video
 from app.video_io import stream_info
 
@@ -62,7 +62,7 @@ def test_keyframes_run_the_network_on_every_kth_frame_of_a_clip(tmp_path, media,
             passes.append(len(smalls))
             return tiny_segmenter.predict_small(smalls)
 
-    result = segment_video(media / "clip.mp4", tmp_path / "k.mp4", RenderOptions(mode="mask", keyframe_every=every),
+    result = segment_video(media / "clip.mp4", tmp_path / "k.mp4", RenderOptions(mode="mask", preset=Preset(1.0, every)),
                            segmenter=Counting())
     assert result.frames == 90 and int(facts(tmp_path / "k.mp4")[0]["nb_read_frames"]) == 90
     assert sum(passes) == 90 // every                  # a moving test pattern, no scene cuts

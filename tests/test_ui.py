@@ -203,12 +203,12 @@ def test_progress_text():
 def test_presets_share_the_model_at_other_sizes(tiny_segmenter):
     from app import ui
 
-    sizes = {p: ui.preset_model(tiny_segmenter, p) for p in ui.PRESETS}
+    sizes = {name: ui.preset_model(tiny_segmenter, p) for name, p in ui.PRESETS.items()}
     assert sizes["fast"] is tiny_segmenter                         # 1.0x the model's own size (128)
     assert (sizes["balanced"].infer_size, sizes["quality"].infer_size) == (160, 192)
     assert all(s.model is tiny_segmenter.model for s in sizes.values()), "one copy of the weights"
     assert all(s.session is tiny_segmenter.session for s in sizes.values()), "same backend"
-    assert ui.preset_model(tiny_segmenter, "balanced") is sizes["balanced"], "made once"
+    assert ui.preset_model(tiny_segmenter, ui.PRESETS["balanced"]) is sizes["balanced"], "made once"
 
 
 def test_idle_sessions_files_are_swept_and_an_idle_page_recovers(page, media, tmp_path, monkeypatch):
@@ -293,7 +293,7 @@ def test_a_path_like_upload_name_is_only_a_name(page, media):
 def test_advanced_settings_default_to_the_preset_and_reach_the_engine(page, media, monkeypatch):
     """The folded-away edge and steadiness settings start at the chosen preset's values; what the person sets is
     what the engine gets."""
-    from app.options import PRESETS, RefineOptions
+    from app.options import PRESETS, Preset, RefineOptions
 
     seen = []
     real = pipeline.segment_file
@@ -302,7 +302,7 @@ def test_advanced_settings_default_to_the_preset_and_reach_the_engine(page, medi
     assert page.slider(key="every_balanced").value == PRESETS["balanced"].keyframe_every
     assert page.toggle(key="focus_balanced").value is PRESETS["balanced"].focus
     run(page)
-    assert seen[-1].keyframe_every == PRESETS["balanced"].keyframe_every and seen[-1].refine == RefineOptions()
+    assert seen[-1].preset == PRESETS["balanced"] and seen[-1].refine == RefineOptions()
     page.radio(key="preset").set_value("fast").run()
     assert page.slider(key="every_fast").value == PRESETS["fast"].keyframe_every
     assert page.toggle(key="focus_fast").value is PRESETS["fast"].focus
@@ -313,7 +313,7 @@ def test_advanced_settings_default_to_the_preset_and_reach_the_engine(page, medi
     page.slider(key="high_fast").set_value(0.9).run()
     run(page)
     options = seen[-1]
-    assert (options.keyframe_every, options.focus) == (2, True)
+    assert options.preset == Preset(PRESETS["fast"].scale, 2, True)
     assert options.refine == RefineOptions(temporal=0.5, levels=(0.1, 0.9))
 
 
