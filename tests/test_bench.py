@@ -77,4 +77,5 @@ def test_memory_bench_measures_the_editor_formats(tmp_path, capsys, fmt):
     assert f"mode transparent -> {fmt.upper()}" in out
     row = next(line for line in out.splitlines() if line.split()[:1] == ["0.02"])
     frames, wall, fps, peak, tree = row.split()[1:]
-    assert int(frames) == 29 and float(peak) > 0 and float(tree) >= float(peak)    # 1.2 s at 24 fps
+    # 1.2 s at 24 fps; the tree's RSS is sampled every 0.2 s, so on so short a job it may miss the peak
+    assert int(frames) == 29 and float(peak) > 0 and float(tree) > 0
