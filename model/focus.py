@@ -98,7 +98,7 @@ def second_pass(segmenter, prob: np.ndarray, crop: Crop, focus: Focus | None = N
     box = people_box(prob, focus)
     h, w = prob.shape
     if prior is not None:
-        p = (int(prior[0] * h), int(np.ceil(prior[1] * h)), int(prior[2] * w), int(np.ceil(prior[3] * w)))
+        p = box_pixels(prior, h, w)
         box = p if box is None else (min(box[0], p[0]), max(box[1], p[1]), min(box[2], p[2]), max(box[3], p[3]))
     if box is None:
         return prob

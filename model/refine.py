@@ -30,7 +30,6 @@ import cv2
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class RefineOptions:
     temporal: float = 0.9          # weight of the past in static areas (0 = off, per-frame output)

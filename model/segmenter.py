@@ -142,6 +142,13 @@ class Segmenter:
             x = torch.from_numpy(batch).to(self.device).permute(0, 3, 1, 2).float().div_(255.0)
             return self.model(x), shapes
 
+    def _logits_numpy(self, smalls: Sequence[np.ndarray]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """`_run`'s logits as a float32 numpy array, whichever backend made them: one post-processing path."""
+        out, shapes = self._run(smalls)
+        if not isinstance(out, np.ndarray):
+            out = out.float().cpu().numpy()
+        return out, shapes
+
     def predict_lowres(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
         """Float32 person probability at inference resolution (padding cropped off), for refinement
         (temporal smoothing, guided upsampling) that is cheaper to do small."""
@@ -151,21 +158,12 @@ class Segmenter:
         """`predict_lowres` for frames already at inference size (see `shrink`)."""
         if len(smalls) == 0:
             return []
-        out, shapes = self._run(smalls)
-        if isinstance(out, np.ndarray):
-            if self.spec.classes > 1:
-                probs = (out.argmax(axis=1) > 0).astype(np.float32)
-            else:
-                with np.errstate(over="ignore"):        # exp(-x) of a very negative logit is inf: probability 0
-                    probs = 1.0 / (1.0 + np.exp(-out[:, 0]))
+        out, shapes = self._logits_numpy(smalls)
+        if self.spec.classes > 1:
+            probs = (out.argmax(axis=1) > 0).astype(np.float32)
         else:
-            import torch
-
-            with torch.inference_mode():
-                if self.spec.classes > 1:
-                    probs = (out.argmax(dim=1) > 0).float().cpu().numpy()
-                else:
-                    probs = torch.sigmoid(out[:, 0]).float().cpu().numpy()
+            with np.errstate(over="ignore"):        # exp(-x) of a very negative logit is inf: probability 0
+                probs = 1.0 / (1.0 + np.exp(-out[:, 0]))
         return [p[:h, :w] for p, (h, w) in zip(probs, shapes)]
 
     def predict(self, frames: Sequence[np.ndarray] | np.ndarray) -> list[np.ndarray]:
@@ -180,10 +178,7 @@ class Segmenter:
         upsampling every class map first, and identical wherever the low-resolution argmax is."""
         if len(frames) == 0:
             return []
-        out, shapes = self._run([self.shrink(f) for f in frames])
-        if isinstance(out, np.ndarray):
-            labels = (out[:, 0] > 0 if self.spec.classes == 1 else out.argmax(axis=1)).astype(np.uint8)
-        else:
-            labels = (out[:, 0] > 0 if self.spec.classes == 1 else out.argmax(dim=1)).byte().cpu().numpy()
+        out, shapes = self._logits_numpy([self.shrink(f) for f in frames])
+        labels = (out[:, 0] > 0 if self.spec.classes == 1 else out.argmax(axis=1)).astype(np.uint8)
         return [cv2.resize(lab[:h, :w], (f.shape[1], f.shape[0]), interpolation=cv2.INTER_NEAREST)
                 for lab, (h, w), f in zip(labels, shapes, frames)]
