@@ -90,13 +90,13 @@ def test_seeded_run_gives_the_recorded_numbers(run):
 
 
 def test_logs_hold_whatever_the_rows_hold(tmp_path):
-    from train.loop import _write_logs
+    from train.loop import write_logs
 
     rows = [{"epoch": 1, "step": 10, "lr": 1e-3, "train_loss": 0.5, "val_iou": 0.75, "vval[clips/a_b]_mean_iou": 0.6,
              "seconds": 12.0},
             {"epoch": 2, "step": 20, "lr": 5e-4, "train_loss": 0.25, "val_iou": 0.8, "val_boundary_f": 0.7,
              "vval[clips/a_b]_mean_iou": 0.65, "seconds": 11.0}]
-    _write_logs(tmp_path, rows)
+    write_logs(tmp_path, rows)
     lines = (tmp_path / "metrics.csv").read_text().splitlines()
     assert lines[0] == "epoch,step,lr,train_loss,val_iou,vval[clips/a_b]_mean_iou,seconds,val_boundary_f"
     assert lines[1:] == ["1,10,0.001000,0.500000,0.750000,0.600000,12.000000,",

@@ -364,7 +364,7 @@ def _plot(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def _write_logs(out: Path, rows: list[dict[str, Any]]) -> None:
+def write_logs(out: Path, rows: list[dict[str, Any]]) -> None:
     """metrics.csv (a column per key any row holds), results.txt (a line per epoch) and curves.png."""
     keys = list(rows[0].keys())
     for r in rows:
@@ -652,7 +652,7 @@ def train(cfg: TrainConfig, on_epoch: Callable[[dict[str, Any]], None] | None = 
             plateau.step(score)
         saver.save_weights(row, best=improved)
         if rank == 0:
-            _write_logs(out, prog.rows)
+            write_logs(out, prog.rows)
             _print_row(row)
         saver.save_state(prog)
         if on_epoch:
