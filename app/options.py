@@ -92,6 +92,7 @@ class RenderOptions:
     mode: str = "cutout"
     background: Colour = (255, 255, 255)       # cutout colour
     background_image: str | None = None       # for mode "replace": a picture, or a clip played behind the dancer
+    background_name: str | None = None        # what messages call it (the web page saves it under a random name)
     tint: Colour = (255, 0, 0)                # overlay colour (the original project's red highlight)
     opacity: float = 0.5                      # overlay strength
     blur_sigma: float = 0.0                   # background blur; 0 = automatic (short side / 40)

@@ -13,6 +13,12 @@ matte full size and composes in the output's colours (app.compose's mode table; 
 YUV in one compiled pass, app.fused); ffmpeg encodes. Results are written under a temporary name beside `dst` and
 renamed into place only when complete: a half-written file never appears under the requested name, and nothing
 is left behind on error.
+
+Every file is first looked at by `inspect` (photo or clip, by content; within the limits; errors in one sentence
+that names the file as its owner knows it, `name`). The web page reaches the engine through this module alone:
+`inspect` for an upload, `poster`, `served_weights`, `load_segmenter`, `segment_file`; `Segmenter`,
+`session_files_ttl_s` and `tune_process` are named here for it, so that it imports nothing of `model` or
+`app.video_io`.
 """
 
 from __future__ import annotations
@@ -32,13 +38,15 @@ from app import compose
 from app.options import DEFAULT_PRESET, IMAGE_FORMATS, PRESETS, VIDEO_FORMATS, YUV_FORMATS, InputError, Limits, \
     Preset, RenderOptions, format_from_path
 from app.stages import Stage, batched
-from app.video_io import MediaInfo, is_still_image, open_backdrop, open_writer, probe, read_frames, read_image
-from model import Segmenter
+from app.video_io import MediaInfo, image_size, is_still_image, open_backdrop, open_writer, probe, read_frames, \
+    read_image
+from model import Segmenter, settings
 from model.checkpoint import publish
 from model.focus import Focus
 from model.matte import Frame, MatteStream
 from model.refine import RefineOptions
 from model.segmenter import inference_shape
+from model.settings import session_files_ttl_s, tune_process     # not used here: named for the web page
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "default.safetensors"
 
@@ -80,16 +88,66 @@ class Result:
 ProgressFn = Callable[[Progress], None]
 
 
+@dataclass(frozen=True)
+class Source:
+    """A photo or clip that `inspect` accepted: what it is, how large, and what to call it."""
+
+    path: Path
+    name: str                   # what messages call it: the person's own name for the file
+    kind: str                   # "video" or "image"
+    width: int                  # as displayed (a clip's rotation applied)
+    height: int
+    info: MediaInfo | None = None   # a clip's probe: frame rate, frames, duration, audio, codec
+
+
+_WHAT = {"video": "a video", "image": "a photo"}
+
+
+def inspect(path: str | os.PathLike, limits: Limits, *, name: str | None = None) -> Source:
+    """What the file at `path` is, decided by its content (never its name), and whether it is within `limits`:
+    a photo by its header alone (nothing decoded), a clip by ffprobe. InputError with one sentence calling it
+    `name` (default: the file's own name) when it is neither, or too large or too long."""
+    path = Path(path)
+    name = name or path.name
+    if is_still_image(path):
+        return Source(path, name, "image", *image_size(path, limits, name=name))
+    info = probe(path, name=name)
+    if max(info.width, info.height) > limits.max_side:
+        raise InputError(f"{name} is {info.width}x{info.height}; the largest frame side allowed is "
+                         f"{limits.max_side} pixels")
+    if info.duration > limits.max_duration_s:
+        raise InputError(f"{name} lasts {info.duration:.0f} s; the limit is {limits.max_duration_s:.0f} s")
+    if info.frames > limits.max_frames:
+        raise InputError(f"{name} has {info.frames} frames; the limit is {limits.max_frames}")
+    return Source(path, name, "video", info.width, info.height, info)
+
+
+def poster(source: Source) -> np.ndarray:
+    """A clip's first frame (RGB): what to show where a browser cannot play the clip itself."""
+    with closing(read_frames(source.info)) as frames:
+        return next(frames)
+
+
+def served_weights() -> Path:
+    """The checkpoint the web app serves: SEGMENT_WEIGHTS, else the shipped default."""
+    return settings.weights() or DEFAULT_WEIGHTS
+
+
 def load_segmenter(weights: str | os.PathLike | None = None, *, preset: Preset | None = PRESETS[DEFAULT_PRESET],
-                   **kwargs) -> Segmenter:
+                   warm: bool = False, **kwargs) -> Segmenter:
     """The model from `weights`, or the shipped default, at `preset`'s inference size (None: the size it was
-    trained at); a clear InputError if there is none. Other arguments go to Segmenter.from_checkpoint."""
+    trained at); a clear InputError if there is none. `warm`: also load the video loop's compiled code now (a
+    server: not during someone's first clip). Other arguments go to Segmenter.from_checkpoint."""
     path = Path(weights) if weights else DEFAULT_WEIGHTS
     if not path.is_file():
-        if weights:
+        if path != DEFAULT_WEIGHTS:
             raise InputError(f"weights file not found: {path}")
         raise InputError(f"no trained weights at {path}: pass --weights PATH to a .safetensors checkpoint, "
                          "or train one with `python -m train` (see README, 'Training')")
+    if warm:
+        from app.fused import warm as load_compiled      # numba: only for whoever asks
+
+        load_compiled()
     kwargs.setdefault("backend", "auto")
     segmenter = Segmenter.from_checkpoint(path, **kwargs)
     return at_preset(segmenter, preset) if preset else segmenter
@@ -112,7 +170,8 @@ def matte_stream(segmenter: Segmenter, preset: Preset, refine: RefineOptions = R
 def _renderer(options: RenderOptions, height: int, width: int, fmt: str, limits: Limits, **kwargs) -> compose.Render:
     """compose.renderer, with the background picture or clip that mode "replace" shows opened within `limits`."""
     return compose.renderer(options, height, width, fmt, **kwargs,
-                            backdrop=lambda: open_backdrop(options.background_image, limits))
+                            backdrop=lambda: open_backdrop(options.background_image, limits,
+                                                           name=options.background_name))
 
 
 def _temp_beside(dst: Path) -> Path:
@@ -121,32 +180,39 @@ def _temp_beside(dst: Path) -> Path:
     return Path(name)
 
 
-def check_video_limits(info: MediaInfo, limits: Limits) -> None:
-    if max(info.width, info.height) > limits.max_side:
-        raise InputError(f"{info.path.name} is {info.width}x{info.height}; the largest frame side allowed is "
-                         f"{limits.max_side} pixels")
-    if info.duration > limits.max_duration_s:
-        raise InputError(f"{info.path.name} lasts {info.duration:.0f} s; the limit is {limits.max_duration_s:.0f} s")
-    if info.frames > limits.max_frames:
-        raise InputError(f"{info.path.name} has {info.frames} frames; the limit is {limits.max_frames}")
+def _inspect_as(kind: str, src: str | os.PathLike, limits: Limits, name: str | None) -> Source:
+    """`inspect`, for an entry point that takes one kind of file."""
+    source = inspect(src, limits, name=name)
+    if source.kind != kind:
+        raise InputError(f"{source.name} is {_WHAT[source.kind]}, not {_WHAT[kind]}: segment_file takes either")
+    return source
 
 
-def _job(src, dst, options: RenderOptions | None, limits: Limits | None, fmt: str | None,
-         allowed: tuple[str, ...], what: str) -> tuple[RenderOptions, Limits, Path, Path, str]:
-    """The defaults and the output-format check that both entry points start with."""
+def _job(source: Source, dst: str | os.PathLike, options: RenderOptions | None,
+         fmt: str | None) -> tuple[RenderOptions, Path, str]:
+    """The defaults and the output-format check that both kinds of job start with."""
     fmt = fmt or format_from_path(dst)
+    allowed = VIDEO_FORMATS if source.kind == "video" else IMAGE_FORMATS
     if fmt not in allowed:
-        raise InputError(f"{what} can be saved as {', '.join(allowed)}, not {fmt}")
-    return options or RenderOptions(), limits or Limits(), Path(src), Path(dst), fmt
+        raise InputError(f"{_WHAT[source.kind]} can be saved as {', '.join(allowed)}, not {fmt}")
+    return options or RenderOptions(), Path(dst), fmt
 
 
 def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
                   on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
-                  fmt: str | None = None, limits: Limits | None = None) -> Result:
-    """Segment every frame of a clip and write the composed video (MP4/WebM with the source's audio, or GIF)."""
-    options, limits, src, dst, fmt = _job(src, dst, options, limits, fmt, VIDEO_FORMATS, "a video")
-    info = probe(src)
-    check_video_limits(info, limits)
+                  fmt: str | None = None, limits: Limits | None = None, name: str | None = None) -> Result:
+    """Segment every frame of a clip and write the composed video (MP4/WebM with the source's audio, or GIF).
+    `name`: what error messages call the clip (default: its file's name)."""
+    limits = limits or Limits()
+    return _segment_video(_inspect_as("video", src, limits, name), dst, options, on_progress, segmenter=segmenter,
+                          fmt=fmt, limits=limits)
+
+
+def _segment_video(source: Source, dst: str | os.PathLike, options: RenderOptions | None,
+                   on_progress: ProgressFn | None, *, segmenter: Segmenter | None, fmt: str | None,
+                   limits: Limits) -> Result:
+    options, dst, fmt = _job(source, dst, options, fmt)
+    info = source.info
     segmenter = segmenter or load_segmenter(preset=options.preset)
     # MP4/WebM from an ordinary 8-bit 4:2:0 clip: the decoded YUV is used as it is (no conversion to RGB and
     # back; only the network's small copy is made RGB). Anything else is decoded to RGB.
@@ -189,7 +255,7 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
             for ready in stream.flush():
                 composer.put(ready)
         if writer.frames == 0:
-            raise InputError(f"{src.name} has no frames that could be decoded")
+            raise InputError(f"{source.name} has no frames that could be decoded")
         publish(tmp, dst)
     finally:
         tmp.unlink(missing_ok=True)
@@ -210,11 +276,20 @@ def photo_matte(segmenter: Segmenter, frame: np.ndarray, options: RenderOptions)
 
 def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
                   on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
-                  fmt: str | None = None, limits: Limits | None = None) -> Result:
-    """Segment one photo and save the composed picture (PNG, JPEG or WebP)."""
-    options, limits, src, dst, fmt = _job(src, dst, options, limits, fmt, IMAGE_FORMATS, "a photo")
+                  fmt: str | None = None, limits: Limits | None = None, name: str | None = None) -> Result:
+    """Segment one photo and save the composed picture (PNG, JPEG or WebP). `name`: what error messages call it
+    (default: its file's name)."""
+    limits = limits or Limits()
+    return _segment_image(_inspect_as("image", src, limits, name), dst, options, on_progress, segmenter=segmenter,
+                          fmt=fmt, limits=limits)
+
+
+def _segment_image(source: Source, dst: str | os.PathLike, options: RenderOptions | None,
+                   on_progress: ProgressFn | None, *, segmenter: Segmenter | None, fmt: str | None,
+                   limits: Limits) -> Result:
+    options, dst, fmt = _job(source, dst, options, fmt)
     start = time.perf_counter()
-    frame = read_image(src, limits)
+    frame = read_image(source.path, limits, name=source.name)
     segmenter = segmenter or load_segmenter(preset=options.preset)
     h, w = frame.shape[:2]
     tmp = _temp_beside(dst)
@@ -233,8 +308,11 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
 
 
 def segment_file(src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None = None,
-                 on_progress: ProgressFn | None = None, **kwargs) -> Result:
-    """Photo or clip, decided by the file's content (never its name)."""
-    if is_still_image(src):
-        return segment_image(src, dst, options, on_progress, **kwargs)
-    return segment_video(src, dst, options, on_progress, **kwargs)
+                 on_progress: ProgressFn | None = None, *, segmenter: Segmenter | None = None,
+                 fmt: str | None = None, limits: Limits | None = None, name: str | None = None) -> Result:
+    """Photo or clip, decided by the file's content (never its name): `segment_image` or `segment_video`.
+    `name`: what error messages call the file (the web page passes the upload's own name; default the file's)."""
+    limits = limits or Limits()
+    source = inspect(src, limits, name=name)
+    job = _segment_image if source.kind == "image" else _segment_video
+    return job(source, dst, options, on_progress, segmenter=segmenter, fmt=fmt, limits=limits)

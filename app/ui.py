@@ -3,10 +3,11 @@
     streamlit run app/ui.py --server.address=0.0.0.0 --server.port=8501      # or: make run
     SEGMENT_WEIGHTS=runs/mine/best.safetensors make run                        # another checkpoint
 
-Thin on purpose: the work goes through `app.pipeline`; this page turns widgets into `RenderOptions` and a
-`Result` into a preview and a download link. It is the only module that imports streamlit. `streamlit run` finds
-the `st.App` at the bottom and serves the page with one route of its own, which streams results from disk
-(`app.downloads`).
+Thin on purpose: the work goes through `app.pipeline`, which also judges each upload (`pipeline.inspect`); this page
+turns widgets into `RenderOptions` and a `Result` into a preview and a download link. Of the project it imports
+`app.pipeline`, `app.options` and `app.downloads` only (a test checks). It is the only module that imports
+streamlit. `streamlit run` finds the `st.App` at the bottom and serves the page with one route of its own, which
+streams results from disk (`app.downloads`).
 
 Settings (environment, read in `model.settings`): SEGMENT_WEIGHTS (a .safetensors checkpoint, default
 weights/default.safetensors); SEGMENT_MAX_DURATION_S, SEGMENT_MAX_FRAMES, SEGMENT_MAX_SIDE, SEGMENT_MAX_IMAGE_PIXELS
@@ -29,13 +30,10 @@ import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from app import downloads, pipeline
 from app.options import ALPHA_FORMATS, DEFAULT_PRESET, PRESETS, InputError, Limits, Preset, RefineOptions, \
     RenderOptions, parse_colour
-from app.video_io import MediaInfo, probe, read_frames
-from model import Segmenter, settings
+from app.pipeline import Segmenter, Source
 
 import streamlit as st
 
@@ -70,24 +68,17 @@ GENERIC_ERROR = "Something went wrong while processing this file; please try aga
 
 # ----------------------------------------------------------------------------------------------- model
 
-def weights_path() -> Path:
-    return settings.weights() or pipeline.DEFAULT_WEIGHTS
-
-
 @st.cache_resource(show_spinner="Loading the model…", max_entries=2)
 def _load_model(path: str, mtime_ns: int) -> Segmenter:
     # mtime in the key: new weights dropped in place are picked up without a restart.
-    from app.fused import warm
-
-    warm()      # the video loop's compiled code, loaded now rather than during someone's first clip
-    return pipeline.load_segmenter(path)
+    return pipeline.load_segmenter(path, warm=True)
 
 
 def load_model() -> Segmenter:
     """The process-wide model (loaded once, shared by every session); InputError when there are no weights."""
-    path = weights_path()
+    path = pipeline.served_weights()
     if not path.is_file():
-        return pipeline.load_segmenter(settings.weights())  # raises the clear message
+        return pipeline.load_segmenter(path)  # raises the clear message
     return _load_model(str(path), path.stat().st_mtime_ns)
 
 
@@ -102,7 +93,7 @@ def preset_model(base: Segmenter, preset: Preset) -> Segmenter:
     size = preset.infer_size(base.spec.infer_size)
     if size == base.infer_size:
         return base
-    return _at_size(base, (str(weights_path()), id(base.network)), size)
+    return _at_size(base, (str(pipeline.served_weights()), id(base.network)), size)
 
 
 # ------------------------------------------------------------------------------------------ session files
@@ -144,19 +135,16 @@ def sweep_stale(ttl_s: float) -> None:
 @dataclass(frozen=True)
 class Upload:
     file_id: str
-    name: str                 # as the user named it: for display and the download name only
-    path: Path                # where it lies, under a random name
-    size: int                 # bytes
-    kind: str                 # "video" or "image"
-    width: int
-    height: int
-    info: MediaInfo | None    # for videos
-    error: str | None = None
+    name: str                       # as the user named it: for display, messages and the download name only
+    path: Path                      # where it lies, under a random name
+    size: int                       # bytes
+    source: Source | None = None    # what it is (pipeline.inspect); None when refused
+    error: str | None = None        # why it was refused, one sentence naming it by `name`
 
 
 def scratch() -> Scratch:
     if "scratch" not in st.session_state:
-        sweep_stale(settings.session_files_ttl_s())
+        sweep_stale(pipeline.session_files_ttl_s())
         st.session_state.scratch = Scratch()
     folder = st.session_state.scratch
     folder.touch()
@@ -174,47 +162,29 @@ def _suffix(name: str, allowed: list[str]) -> str:
     return f".{ext}" if ext in allowed else ""
 
 
-def _readable(message: str, path: Path, name: str) -> str:
-    """Engine messages name the temporary file; the user knows it by its own name."""
-    return message.replace(path.name, name)
-
-
 def safe_stem(name: str) -> str:
     stem = re.sub(r"[^\w\-]+", "_", Path(name).stem, flags=re.ASCII).strip("_.")[:60]
     return stem or "clip"
 
 
 def take_upload(uploaded, limits: Limits, max_bytes: int) -> Upload:
-    """Save the upload under a random name in this session's folder and find out what it is."""
+    """Save the upload under a random name in this session's folder and find out what it is (pipeline.inspect:
+    the engine's own checks, its sentences naming the file as the user named it)."""
     name = uploaded.name
     path = scratch().new_file("upload", _suffix(name, VIDEO_TYPES + IMAGE_TYPES))
     common = dict(file_id=uploaded.file_id, name=name, path=path, size=uploaded.size)
     if uploaded.size > max_bytes:
-        return Upload(**common, kind="", width=0, height=0, info=None,
-                      error=f"{name} is {uploaded.size / 2**20:.0f} MB; uploads are limited to "
-                            f"{max_bytes / 2**20:.0f} MB")
+        return Upload(**common, error=f"{name} is {uploaded.size / 2**20:.0f} MB; uploads are limited to "
+                                      f"{max_bytes / 2**20:.0f} MB")
     with open(path, "wb") as f:
         f.write(uploaded.getbuffer())
     try:
-        if pipeline.is_still_image(path):
-            megapixels = limits.max_image_pixels // 1_000_000
-            try:
-                with Image.open(path) as im:
-                    width, height = im.size
-            except Image.DecompressionBombError:   # PIL will not even open it
-                raise InputError(f"{name} is far too large: images are limited to {megapixels} megapixels") from None
-            if width * height > limits.max_image_pixels:
-                raise InputError(f"{name} is {width}x{height}; images are limited to {megapixels} megapixels")
-            return Upload(**common, kind="image", width=width, height=height, info=None)
-        info = probe(path)
-        pipeline.check_video_limits(info, limits)
-        return Upload(**common, kind="video", width=info.width, height=info.height, info=info)
+        return Upload(**common, source=pipeline.inspect(path, limits, name=name))
     except InputError as exc:
-        return Upload(**common, kind="", width=0, height=0, info=None, error=_readable(str(exc), path, name))
+        return Upload(**common, error=str(exc))
     except Exception:
         log.exception("could not inspect an upload")
-        return Upload(**common, kind="", width=0, height=0, info=None,
-                      error=f"{name} could not be read: it is damaged or not a video or photo")
+        return Upload(**common, error=f"{name} could not be read: it is damaged or not a video or photo")
 
 
 def current_upload(uploaded, limits: Limits, max_bytes: int) -> Upload | None:
@@ -243,7 +213,8 @@ def clear_result() -> None:
 
 
 def background_image(uploaded) -> str | None:
-    """The replacement background, saved once per file under a random name."""
+    """The replacement background, saved once per file under a random name (messages call it by its own name:
+    RenderOptions.background_name)."""
     held = st.session_state.get("background")
     if uploaded is None or (held and held[0] != uploaded.file_id):
         if held:
@@ -268,10 +239,10 @@ def _size_text(n: int) -> str:
 
 
 def facts(upload: Upload) -> str:
-    size = _size_text(upload.size)
-    if upload.kind == "image":
-        return f"Photo · {upload.width}×{upload.height} · {size}"
-    info = upload.info
+    size, source = _size_text(upload.size), upload.source
+    if source.kind == "image":
+        return f"Photo · {source.width}×{source.height} · {size}"
+    info = source.info
     audio = "with audio" if info.has_audio else "no audio"
     return (f"Video · {info.width}×{info.height} · {info.duration:.1f} s · {info.fps:.3g} fps · "
             f"{info.frames} frames · {audio} · {size}")
@@ -294,7 +265,7 @@ def sidebar(limits: Limits, max_mb: int) -> Segmenter | None:
             return None
         except Exception:
             log.exception("could not load the model")
-            st.error(f"The model at {weights_path()} could not be loaded; see the server log.")
+            st.error(f"The model at {pipeline.served_weights()} could not be loaded; see the server log.")
             return None
         iou = (model.metadata.get("metrics") or {}).get("val_iou")
         st.markdown(f"**{model.name}**")
@@ -314,23 +285,21 @@ def fit_width(width: int, height: int) -> int:
 
 
 def preview(upload: Upload) -> None:
-    width = fit_width(upload.width, upload.height)
-    if upload.kind == "image":
+    source = upload.source
+    width = fit_width(source.width, source.height)
+    if source.kind == "image":
         st.image(str(upload.path), width=width)
-    elif upload.info.video_codec in PLAYABLE_CODECS:
+    elif source.info.video_codec in PLAYABLE_CODECS:
         st.video(str(upload.path), format="video/webm" if upload.path.suffix == ".webm" else "video/mp4",
                  width=width)
-    elif upload.info.video_codec == "gif":
+    elif source.info.video_codec == "gif":
         st.image(str(upload.path), width=width)
     else:
-        frames = read_frames(upload.info)
         try:
-            st.image(next(frames), caption="first frame (this format does not play in the browser)",
+            st.image(pipeline.poster(source), caption="first frame (this format does not play in the browser)",
                      width=width)
         except Exception:
             log.exception("no preview frame")
-        finally:
-            frames.close()
 
 
 FORMAT_KEYS = {False: "format_video", True: "format_image"}   # one Format radio per kind, whatever the mode
@@ -363,7 +332,8 @@ def choose_options(upload: Upload | None) -> tuple[dict, str, str]:
                               help="A clip plays behind the dancer: looped when shorter, cut when longer, its sound "
                                    "left out.")
         kwargs["background_image"] = background_image(bg)
-    is_image = upload is not None and upload.kind == "image"
+        kwargs["background_name"] = bg.name if bg is not None else None
+    is_image = upload is not None and upload.source.kind == "image"
     formats = IMAGE_FORMATS if is_image else VIDEO_FORMATS
     labels = list(formats)
     if mode == "transparent":   # the formats that keep transparency first (the choice itself is kept: by name)
@@ -425,11 +395,11 @@ def run_job(upload: Upload, kwargs: dict, fmt: str, model: Segmenter, limits: Li
     try:
         options = RenderOptions(**kwargs)
         result = pipeline.segment_file(upload.path, dst, options, on_progress, segmenter=model, fmt=fmt,
-                                       limits=limits)
+                                       limits=limits, name=upload.name)
     except InputError as exc:
         _unlink(dst)
         bar.empty()
-        st.session_state.error = _readable(str(exc), upload.path, upload.name)
+        st.session_state.error = str(exc)
         return
     except Exception:
         _unlink(dst)
@@ -547,7 +517,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":   # how `streamlit run` executes the page (on every rerun); importing it runs nothing
-    settings.tune_process()
+    pipeline.tune_process()
     main()
 elif __name__ == "ui":
     # How `streamlit run app/ui.py` starts the server: it finds this st.App, imports this file as the module `ui`

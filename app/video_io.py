@@ -14,6 +14,7 @@ the clip's length. ffmpeg/ffprobe come from PATH, or from the `imageio-ffmpeg` w
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import json
 import re
@@ -65,6 +66,7 @@ class MediaInfo:
     """What we need to know about a clip. width/height are as displayed (rotation applied)."""
 
     path: Path
+    name: str                  # what messages call the clip: the person's own name for it (see `probe`)
     width: int
     height: int
     fps_fraction: str          # exact frame rate, e.g. "30000/1001", as ffmpeg takes it
@@ -111,19 +113,19 @@ def _rotation(stream: dict) -> int:
     return -int(tag) if tag else 0
 
 
-def _info_from_ffprobe(path: Path, data: dict) -> MediaInfo:
+def _info_from_ffprobe(path: Path, name: str, data: dict) -> MediaInfo:
     streams = data.get("streams", [])
     videos = [s for s in streams if s.get("codec_type") == "video"
               and not (s.get("disposition") or {}).get("attached_pic")]
     audios = [s for s in streams if s.get("codec_type") == "audio"]
     if not videos:
         what = "an audio file" if audios else "not a video"
-        raise InputError(f"{path.name} has no video track ({what}): upload a video or a photo")
+        raise InputError(f"{name} has no video track ({what}): upload a video or a photo")
     v = videos[0]
     fmt = data.get("format", {})
     rate = _rate(v.get("avg_frame_rate")) or _rate(v.get("r_frame_rate"))
     if rate is None:
-        raise InputError(f"{path.name} has no usable frame rate; is it a complete video?")
+        raise InputError(f"{name} has no usable frame rate; is it a complete video?")
     duration = 0.0
     for source in (v.get("duration"), fmt.get("duration")):
         try:
@@ -139,14 +141,15 @@ def _info_from_ffprobe(path: Path, data: dict) -> MediaInfo:
     rotation = _rotation(v)
     if rotation % 180:
         width, height = height, width
-    return MediaInfo(path=path, width=width, height=height, fps_fraction=f"{rate.numerator}/{rate.denominator}",
-                     frames=frames, duration=duration, rotation=rotation, has_audio=bool(audios),
+    return MediaInfo(path=path, name=name, width=width, height=height,
+                     fps_fraction=f"{rate.numerator}/{rate.denominator}", frames=frames, duration=duration,
+                     rotation=rotation, has_audio=bool(audios),
                      audio_codec=audios[0].get("codec_name") if audios else None,
                      video_codec=v.get("codec_name", ""), pix_fmt=v.get("pix_fmt", ""),
                      color_space=v.get("color_space", ""), color_range=v.get("color_range", ""))
 
 
-def _info_from_ffmpeg_banner(path: Path) -> MediaInfo:
+def _info_from_ffmpeg_banner(path: Path, name: str) -> MediaInfo:
     """Fallback without ffprobe: parse what `ffmpeg -i` prints (imageio-ffmpeg's parser, plus rotation)."""
     from imageio_ffmpeg._parsing import parse_ffmpeg_header
 
@@ -155,12 +158,12 @@ def _info_from_ffmpeg_banner(path: Path) -> MediaInfo:
     text = proc.stderr
     if "Video:" not in text:
         if "Audio:" in text:
-            raise InputError(f"{path.name} has no video track (an audio file): upload a video or a photo")
-        raise InputError(f"{path.name} could not be read as a video: it is empty, damaged or not a video file")
+            raise InputError(f"{name} has no video track (an audio file): upload a video or a photo")
+        raise InputError(f"{name} could not be read as a video: it is empty, damaged or not a video file")
     try:
         meta = parse_ffmpeg_header(text)
     except Exception:
-        raise InputError(f"{path.name} could not be read as a video: it is empty, damaged or not a video file")
+        raise InputError(f"{name} could not be read as a video: it is empty, damaged or not a video file")
     width, height = meta["size"]
     match = re.search(r"rotation of (-?[\d.]+) degrees", text)
     rotation = int(round(float(match.group(1)))) if match else -int(meta.get("rotate", 0))
@@ -168,21 +171,25 @@ def _info_from_ffmpeg_banner(path: Path) -> MediaInfo:
         width, height = height, width
     rate = Fraction(meta["fps"]).limit_denominator(1001)
     duration = float(meta.get("duration") or 0.0)
-    return MediaInfo(path=path, width=width, height=height, fps_fraction=f"{rate.numerator}/{rate.denominator}",
-                     frames=round(duration * float(rate)), duration=duration, rotation=rotation,
+    return MediaInfo(path=path, name=name, width=width, height=height,
+                     fps_fraction=f"{rate.numerator}/{rate.denominator}", frames=round(duration * float(rate)),
+                     duration=duration, rotation=rotation,
                      has_audio="audio_codec" in meta, audio_codec=meta.get("audio_codec"),
                      video_codec=meta.get("codec", ""))
 
 
-def probe(path: str | Path) -> MediaInfo:
-    """Describe a video file, or raise InputError with a sentence saying what is wrong with it."""
+def probe(path: str | Path, *, name: str | None = None) -> MediaInfo:
+    """Describe a video file, or raise InputError with a sentence saying what is wrong with it. The sentence, and
+    any later one about the clip (`MediaInfo.name`), calls it `name`: the person's own name for a file saved
+    under another (an upload's random name); by default its own name."""
     path = Path(path)
+    name = name or path.name
     if not path.is_file():
-        raise InputError(f"file not found: {path.name}")
+        raise InputError(f"file not found: {name}")
     if path.stat().st_size == 0:
-        raise InputError(f"{path.name} is empty")
+        raise InputError(f"{name} is empty")
     if ffprobe_exe() is None:
-        info = _info_from_ffmpeg_banner(path)
+        info = _info_from_ffmpeg_banner(path, name)
     else:
         try:
             data = ffmpeg.probe(str(path), cmd=ffprobe_exe(), v="error", timeout=60)
@@ -192,14 +199,14 @@ def probe(path: str | Path) -> MediaInfo:
             # An MP4 header without its index (moov) is the signature of an upload that stopped midway.
             hint = "the file is cut short (incomplete upload?)" if looks_mp4 and b"moov atom not found" in exc.stderr \
                 else "it is damaged or not a video file"
-            raise InputError(f"{path.name} could not be read as a video: {hint}") from None
+            raise InputError(f"{name} could not be read as a video: {hint}") from None
         except subprocess.TimeoutExpired:
-            raise InputError(f"{path.name} took too long to inspect; it may be damaged") from None
-        info = _info_from_ffprobe(path, data)
+            raise InputError(f"{name} took too long to inspect; it may be damaged") from None
+        info = _info_from_ffprobe(path, name, data)
     if info.width <= 0 or info.height <= 0:
-        raise InputError(f"{path.name} has a video track without a picture size")
+        raise InputError(f"{name} has a video track without a picture size")
     if info.frames <= 0 and info.duration <= 0:
-        raise InputError(f"{path.name} has no frames")
+        raise InputError(f"{name} has no frames")
     return info
 
 
@@ -259,7 +266,7 @@ def read_frames(info: MediaInfo, *, pix_fmt: str = "rgb24") -> Iterator[np.ndarr
         proc.wait()
         tail.join()
         if count == 0:
-            raise InputError(f"{info.path.name} has no frames that could be decoded; it may be damaged")
+            raise InputError(f"{info.name} has no frames that could be decoded; it may be damaged")
     finally:
         _stop(proc)
 
@@ -272,37 +279,52 @@ def is_still_image(path: str | Path) -> bool:
         with Image.open(path) as im:
             return getattr(im, "n_frames", 1) == 1
     except Image.DecompressionBombError:
-        return True     # a picture, just far too big: read_image says so in a sentence
+        return True     # a picture, just far too big: image_size and read_image say so in a sentence
     except Exception:   # anything PIL cannot open is for ffprobe to judge
         return False
 
 
-def read_image(path: str | Path, limits: Limits) -> np.ndarray:
-    """Any still image as upright uint8 RGB: grayscale, palette, RGBA (over white), 16-bit, CMYK, EXIF-rotated."""
-    path = Path(path)
+@contextlib.contextmanager
+def _picture(path: str | Path, limits: Limits, name: str | None) -> Iterator[Image.Image]:
+    """The picture at `path` opened (PIL reads only its header until asked for pixels), refused over
+    limits.max_image_pixels; whatever fails while it is open, decoding included, becomes one InputError sentence
+    naming it `name` (by default the file's own name)."""
+    name = name or Path(path).name
+    megapixels = limits.max_image_pixels // 1_000_000
     try:
         with Image.open(path) as im:
             if im.width * im.height > limits.max_image_pixels:
-                raise InputError(f"{path.name} is {im.width}x{im.height}; images are limited to "
-                                 f"{limits.max_image_pixels // 1_000_000} megapixels")
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-                arr = np.asarray(im, dtype=np.uint32)
-                # 16-bit greys: keep the top 8 bits (a plain convert("L") would clip everything to white).
-                arr = (arr >> 8 if arr.max() > 255 else arr).astype(np.uint8)
-                im = Image.fromarray(arr, "L")
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(white, rgba)
-            return np.asarray(im.convert("RGB"))
-    except Image.DecompressionBombError:
-        raise InputError(f"{path.name} is far too large: images are limited to "
-                         f"{limits.max_image_pixels // 1_000_000} megapixels") from None
+                raise InputError(f"{name} is {im.width}x{im.height}; images are limited to {megapixels} megapixels")
+            yield im
+    except Image.DecompressionBombError:    # PIL will not even open it
+        raise InputError(f"{name} is far too large: images are limited to {megapixels} megapixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         if isinstance(exc, InputError):
             raise
-        raise InputError(f"{path.name} could not be read as an image: it is damaged or not a picture") from None
+        raise InputError(f"{name} could not be read as an image: it is damaged or not a picture") from None
+
+
+def image_size(path: str | Path, limits: Limits, *, name: str | None = None) -> tuple[int, int]:
+    """A picture's (width, height) from its header, nothing decoded; InputError as `read_image` words it."""
+    with _picture(path, limits, name) as im:
+        return im.size
+
+
+def read_image(path: str | Path, limits: Limits, *, name: str | None = None) -> np.ndarray:
+    """Any still image as upright uint8 RGB: grayscale, palette, RGBA (over white), 16-bit, CMYK, EXIF-rotated.
+    InputError when it is too large or unreadable, with a sentence calling it `name` (default: its own name)."""
+    with _picture(path, limits, name) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            arr = np.asarray(im, dtype=np.uint32)
+            # 16-bit greys: keep the top 8 bits (a plain convert("L") would clip everything to white).
+            arr = (arr >> 8 if arr.max() > 255 else arr).astype(np.uint8)
+            im = Image.fromarray(arr, "L")
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(white, rgba)
+        return np.asarray(im.convert("RGB"))
 
 
 class Backdrop:
@@ -322,7 +344,7 @@ class Backdrop:
             if frame is not None:
                 return frame
             self._frames = None
-        raise InputError(f"the background {self.info.path.name} has no frames that could be decoded")
+        raise InputError(f"{self.info.name} has no frames that could be decoded")
 
     def close(self) -> None:
         if self._frames is not None:
@@ -330,18 +352,20 @@ class Backdrop:
             self._frames = None
 
 
-def open_backdrop(path: str | Path, limits: Limits) -> Backdrop:
-    """The picture or clip at `path` as a Backdrop; InputError if it is neither, or too large."""
+def open_backdrop(path: str | Path, limits: Limits, *, name: str | None = None) -> Backdrop:
+    """The picture or clip at `path` as a Backdrop; InputError if it is neither, or too large, in a sentence
+    calling it "the background `name`" (default: its own name)."""
     path = Path(path)
+    what = f"the background {name or path.name}"
     if is_still_image(path):
-        return Backdrop(still=read_image(path, limits))
+        return Backdrop(still=read_image(path, limits, name=what))
     try:
-        info = probe(path)
+        info = probe(path, name=what)
     except (FFmpegError, InputError):
-        raise InputError(f"the background {path.name} is neither a picture nor a video that could be read") from None
+        raise InputError(f"{what} is neither a picture nor a video that could be read") from None
     if max(info.width, info.height) > limits.max_side:
-        raise InputError(f"the background {path.name} is {info.width}x{info.height}; the largest frame side "
-                         f"allowed is {limits.max_side} pixels")
+        raise InputError(f"{what} is {info.width}x{info.height}; the largest frame side allowed is "
+                         f"{limits.max_side} pixels")
     return Backdrop(info=info)
 
 

@@ -41,6 +41,11 @@ def build(kind, d):
         data = src.read_bytes()
         src.unlink()
         (p := d / "cut.mp4").write_bytes(data[: len(data) // 2])
+    elif kind == "index without frames":    # what ffprobe reads is all there; not one frame decodes
+        src = make_clip(d / "src.mp4", seconds=1, audio=False, extra=("-movflags", "+faststart"))
+        data = src.read_bytes()
+        src.unlink()
+        (p := d / "hollow.mp4").write_bytes(data[: data.index(b"mdat") + 4])
     elif kind == "audio only":
         ffmpeg("-f", "lavfi", "-i", "sine=duration=1", str(p := d / "song.m4a"))
     elif kind == "zero frames":
@@ -81,6 +86,7 @@ CASES = {
     "text named mp4": "not a video",
     "truncated middle": None,           # the index survives: the frames that are there come out
     "truncated no moov": "cut short",
+    "index without frames": "has no frames that could be decoded",
     "audio only": "no video track",
     "zero frames": "no video track",
     "single frame video": None,

@@ -1,4 +1,4 @@
-"""segment_video / segment_image end to end, with a tiny random model (plumbing, not quality)."""
+"""segment_video / segment_image end to end, with a tiny random model (plumbing, not quality); inspect's verdicts."""
 
 import os
 from fractions import Fraction
@@ -8,9 +8,10 @@ import pytest
 from conftest import ffmpeg, make_clip
 from PIL import Image
 
-from app.options import MODES, InputError, Preset, RenderOptions
-from app.pipeline import segment_file, segment_image, segment_video
+from app.options import MODES, InputError, Limits, Preset, RenderOptions
+from app.pipeline import inspect, segment_file, segment_image, segment_video
 from app.video_io import stream_info
+from tests.test_corpus import build, png_header_only
 
 
 def facts(path):
@@ -218,3 +219,86 @@ def test_a_yuv_clip_keeps_its_own_pixels_and_colour_matrix(tmp_path, tiny_segmen
     a = np.stack(list(read_frames(info, pix_fmt="yuv420p"))).astype(int)
     b = np.stack(list(read_frames(got, pix_fmt="yuv420p"))).astype(int)
     assert a.shape == b.shape and np.abs(a - b).max() <= 1
+
+
+# ------------------------------------------------------------------------------------------------ inspect
+
+TEMP_NAME = "upload-3f9a2c7e1b0d4e5f"       # how the web page saves an upload: a random name, never the user's
+
+
+def _as_upload(src, tmp_path, suffix):
+    """`src`'s bytes saved as the web page saves an upload."""
+    path = tmp_path / f"{TEMP_NAME}{suffix}"
+    path.write_bytes(src.read_bytes())
+    return path
+
+
+def test_inspect_tells_a_clip_from_a_photo_by_content(tmp_path, media, photos):
+    clip = inspect(_as_upload(media / "clip.mp4", tmp_path, ".png"), Limits(), name="My clip.png")
+    assert (clip.kind, clip.width, clip.height, clip.name) == ("video", 320, 240, "My clip.png")
+    assert clip.info.frames == 90 and clip.info.has_audio and clip.info.name == "My clip.png"
+    photo = inspect(photos["rgb"], Limits())
+    assert (photo.kind, photo.width, photo.height, photo.name, photo.info) == ("image", 47, 61, "rgb.png", None)
+
+
+def _refused(kind, d, media):
+    if kind == "clip":                          # 320x240, 3 s, 90 frames
+        return media / "clip.mp4"
+    if kind == "photo over the pixel limit":
+        return png_header_only(d / "big.png", 9_000, 9_000)       # 81 megapixels, claimed by a 100-byte file
+    if kind == "not media":
+        (d / "notes.txt").write_text("not a video at all\n" * 40)
+        return d / "notes.txt"
+    return build(kind, d)
+
+
+@pytest.mark.parametrize("kind, limits, sentence", [
+    ("photo over the pixel limit", Limits(), "{} is 9000x9000; images are limited to 50 megapixels"),
+    ("decompression bomb", Limits(), "{} is far too large: images are limited to 50 megapixels"),
+    ("clip", Limits(max_side=300), "{} is 320x240; the largest frame side allowed is 300 pixels"),
+    ("clip", Limits(max_duration_s=2), "{} lasts 3 s; the limit is 2 s"),
+    ("clip", Limits(max_frames=60), "{} has 90 frames; the limit is 60"),
+    ("not media", Limits(), "{} could not be read as a video: it is damaged or not a video file"),
+    ("audio only", Limits(), "{} has no video track (an audio file): upload a video or a photo"),
+    ("empty", Limits(), "{} is empty"),
+])
+def test_inspect_refuses_in_one_sentence_naming_the_file_as_its_owner_does(tmp_path, media, kind, limits, sentence):
+    src = _as_upload(_refused(kind, tmp_path, media), tmp_path, ".mp4")
+    with pytest.raises(InputError) as err:
+        inspect(src, limits, name="My clip.mp4")
+    assert str(err.value) == sentence.format("My clip.mp4") and TEMP_NAME not in str(err.value)
+    with pytest.raises(InputError, match=f"^{TEMP_NAME}.mp4 "):
+        inspect(src, limits)                    # no name given: the file's own
+
+
+def test_the_job_names_the_file_as_its_owner_does(tmp_path, tiny_segmenter):
+    hollow = _as_upload(build("index without frames", tmp_path), tmp_path, ".mp4")
+    assert inspect(hollow, Limits()).kind == "video", "ffprobe finds nothing wrong: the job finds out"
+    with pytest.raises(InputError) as err:
+        segment_file(hollow, tmp_path / "out.mp4", segmenter=tiny_segmenter, name="My clip.mp4")
+    message = str(err.value)
+    assert message.startswith("My clip.mp4 has no frames that could be decoded") and TEMP_NAME not in message
+
+    hollow = png_header_only(tmp_path / f"{TEMP_NAME}.png", 64, 64)     # a sound header, 64 bytes of pixels
+    assert inspect(hollow, Limits()).kind == "image"
+    with pytest.raises(InputError, match="^My photo.png could not be read as an image"):
+        segment_file(hollow, tmp_path / "out.png", segmenter=tiny_segmenter, name="My photo.png")
+    assert not (tmp_path / "out.mp4").exists() and not (tmp_path / "out.png").exists()
+
+
+def test_segment_video_and_segment_image_take_their_own_kind(tmp_path, media, photos, tiny_segmenter):
+    with pytest.raises(InputError, match="^rgb.png is a photo, not a video: segment_file takes either$"):
+        segment_video(photos["rgb"], tmp_path / "out.mp4", segmenter=tiny_segmenter)
+    with pytest.raises(InputError, match="^Mine.mp4 is a video, not a photo"):
+        segment_image(media / "clip.mp4", tmp_path / "out.png", segmenter=tiny_segmenter, name="Mine.mp4")
+    with pytest.raises(InputError, match="^Mine.mp4 lasts 3 s"):
+        segment_video(media / "clip.mp4", tmp_path / "out.mp4", segmenter=tiny_segmenter, name="Mine.mp4",
+                      limits=Limits(max_duration_s=1))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_background_is_named_as_its_owner_does(tmp_path, media, tiny_segmenter):
+    bg = png_header_only(tmp_path / "background-0a1b2c3d.png", 9_000, 9_000)
+    options = RenderOptions(mode="replace", background_image=str(bg), background_name="Beach.png")
+    with pytest.raises(InputError, match=r"^the background Beach.png is 9000x9000; images are limited to 50 "):
+        segment_video(media / "clip.mp4", tmp_path / "out.mp4", options, segmenter=tiny_segmenter)

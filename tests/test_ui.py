@@ -364,3 +364,41 @@ def test_the_format_choice_survives_a_change_of_output(page, media):
     page.radio(key="format_image").set_value("JPG").run()
     page.radio(key="mode").set_value("transparent").run()
     assert page.radio(key="format_image").value == "PNG"
+
+
+def test_errors_found_while_running_name_the_users_own_files(page, media, tmp_path):
+    """Sentences from the engine name the files as the user named them, not by the random names they are saved
+    under: the upload's (pipeline.segment_file's `name`) and the background's (RenderOptions.background_name)."""
+    from tests.test_corpus import build
+
+    upload(page, "My clip.mp4", build("index without frames", tmp_path).read_bytes(), "video/mp4")
+    assert not page.error, "ffprobe finds nothing wrong with it: the job finds out"
+    run(page)
+    [error] = page.error
+    assert error.value.startswith("My clip.mp4 has no frames that could be decoded") and "upload-" not in error.value
+
+    upload(page, "dance.mp4", (media / "silent.mp4").read_bytes(), "video/mp4")
+    page.radio(key="mode").set_value("replace").run()
+    page.file_uploader(key="background_upload").upload("Beach.png", b"not a picture at all", "image/png")
+    run(page)
+    [error] = page.error
+    assert error.value == "the background Beach.png is neither a picture nor a video that could be read"
+    assert "result" not in page.session_state
+
+
+def test_the_page_imports_only_pipeline_options_and_downloads():
+    """The page reaches the engine through app.pipeline and app.options (and serves files with app.downloads):
+    `model` and `app.video_io` stay behind them, so each check and each setting has one home."""
+    import ast
+
+    imported = set()
+    for node in ast.walk(ast.parse((REPO / "app" / "ui.py").read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            module = ".".join(filter(None, ["app" if node.level else "", node.module or ""]))
+            imported.add(module)
+            if module in ("app", "model"):          # `from app import video_io` imports the module app.video_io
+                imported |= {f"{module}.{alias.name}" for alias in node.names}
+    ours = {m for m in imported if m.split(".")[0] in ("app", "model", "train")}
+    assert ours == {"app", "app.downloads", "app.options", "app.pipeline"}, ours

@@ -137,7 +137,7 @@ def test_which_clips_are_used_in_their_own_yuv():
 
     from app.video_io import MediaInfo
 
-    base = MediaInfo(path=Path("c.mp4"), width=720, height=1280, fps_fraction="30/1", frames=30, duration=1.0,
+    base = MediaInfo(path=Path("c.mp4"), name="c.mp4", width=720, height=1280, fps_fraction="30/1", frames=30, duration=1.0,
                      pix_fmt="yuv420p")
     assert base.yuv_matrix == "bt601"                                           # undeclared: what ffmpeg assumes
     assert replace(base, color_space="bt709", color_range="tv").yuv_matrix == "bt709"
