@@ -249,6 +249,12 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     for group, stream in streams.items():     # the last frames of each sequence: no later keyframe
         for ready in stream.flush():
             score(group, *ready)
+    return _results(per_group, losses, mc, meters)
+
+
+def _results(per_group: dict[str, Confusion], losses: dict[str, list[float]], mc: dict[str, list[dict[str, float]]],
+             meters: dict[str, tuple[FlickerMeter, FlickerMeter]]) -> dict[str, dict[str, float]]:
+    """evaluate_frames' table: each group's metrics, then all groups pooled ("overall")."""
     results: dict[str, dict[str, float]] = {}
     overall = Confusion()
     for g in sorted(per_group):
