@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import logging
+import mimetypes
 import os
 import re
 import secrets
@@ -140,6 +141,7 @@ class Upload:
     size: int                       # bytes
     source: Source | None = None    # what it is (pipeline.inspect); None when refused
     error: str | None = None        # why it was refused, one sentence naming it by `name`
+    token: str | None = None        # its preview's address on the download route (app.downloads)
 
 
 def scratch() -> Scratch:
@@ -179,7 +181,12 @@ def take_upload(uploaded, limits: Limits, max_bytes: int) -> Upload:
     with open(path, "wb") as f:
         f.write(uploaded.getbuffer())
     try:
-        return Upload(**common, source=pipeline.inspect(path, limits, name=name))
+        source = pipeline.inspect(path, limits, name=name)
+        # What the browser is told it plays (as st.video told it before): WebM, else MP4, which is how Chromium and
+        # Firefox play H.264 in a MOV or MKV too; a picture or GIF by its extension.
+        mime = mimetypes.guess_type(path.name)[0] or "image/png" if source.kind == "image" or path.suffix == ".gif" \
+            else "video/webm" if path.suffix == ".webm" else "video/mp4"
+        return Upload(**common, source=source, token=downloads.offer(path, name, mime))
     except InputError as exc:
         return Upload(**common, error=str(exc))
     except Exception:
@@ -194,6 +201,7 @@ def current_upload(uploaded, limits: Limits, max_bytes: int) -> Upload | None:
         st.session_state.upload = held = None
     if uploaded is None or (held and held.file_id != uploaded.file_id):
         if held:
+            downloads.withdraw(held.token)
             _unlink(held.path)
             clear_result()
             st.session_state.pop("error", None)
@@ -284,16 +292,30 @@ def fit_width(width: int, height: int) -> int:
     return max(120, min(720, round(width * PREVIEW_HEIGHT / max(height, 1))))
 
 
+def _href(token: str) -> str:
+    return downloads.url(token, st.get_option("server.baseUrlPath") or "")
+
+
+def show_file(token: str, kind: str, width: int, *, loop: bool = False) -> None:
+    """An upload or a result shown by the browser from this server's download route (app.downloads): read from
+    disk as it plays, with HTTP ranges for seeking. Not st.video or st.image with the file: those read it whole
+    into Streamlit's media store, in the server's memory for as long as the page shows it, and a clip or its
+    result can be hundreds of megabytes. `kind`: "video" for a player, "image" for a picture (an animated GIF
+    too)."""
+    style = f"width: {width}px; max-width: 100%; display: block;"
+    src = html.escape(_href(token))
+    st.html(f'<video class="shown-file" src="{src}" controls playsinline{" loop" if loop else ""} '
+            f'style="{style}"></video>' if kind == "video" else
+            f'<img class="shown-file" src="{src}" alt="" style="{style}">')
+
+
 def preview(upload: Upload) -> None:
     source = upload.source
     width = fit_width(source.width, source.height)
-    if source.kind == "image":
-        st.image(str(upload.path), width=width)
+    if source.kind == "image" or source.info.video_codec == "gif":
+        show_file(upload.token, "image", width)
     elif source.info.video_codec in PLAYABLE_CODECS:
-        st.video(str(upload.path), format="video/webm" if upload.path.suffix == ".webm" else "video/mp4",
-                 width=width)
-    elif source.info.video_codec == "gif":
-        st.image(str(upload.path), width=width)
+        show_file(upload.token, "video", width)
     else:
         try:
             st.image(pipeline.poster(source), caption="first frame (this format does not play in the browser)",
@@ -440,11 +462,11 @@ def show_result(result: dict) -> None:
                 st.caption("After")
             width = fit_width(result["width"], result["height"])
             if fmt in ("mp4", "webm"):
-                st.video(str(path), format=MIME[fmt], loop=True, width=width)
+                show_file(result["token"], "video", width, loop=True)
             elif fmt in EDITOR_FORMATS:
                 st.info(EDITOR_FORMATS[fmt] + " Browsers cannot play it: download it.")
             else:
-                st.image(str(path), width=width)
+                show_file(result["token"], "image", width)
     with right:
         what = f"{result['frames']} frames" if result["kind"] == "video" else "photo"
         audio = " · audio kept" if result["has_audio"] else ""
@@ -462,7 +484,7 @@ def download_link(result: dict, label: str) -> None:
     Not `st.download_button`: that holds the whole file in the server's memory, and a ProRes MOV or a ZIP of a
     long clip is gigabytes; the route streams it from disk. A plain link: clicking it does not rerun the script.
     """
-    href = downloads.url(result["token"], st.get_option("server.baseUrlPath") or "")
+    href = _href(result["token"])
     colour = st.get_option("theme.primaryColor") or "#fe2c55"
     st.html(f"""<style>
 a.download-result {{ display: flex; align-items: center; justify-content: center; gap: 0.5rem; width: 100%;

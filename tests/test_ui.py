@@ -58,6 +58,16 @@ def download_links(at: AppTest) -> list[dict]:
     return links
 
 
+def shown_files(at: AppTest) -> list[tuple[str, object]]:
+    """The uploads and results the page shows (st.html <video>/<img> on the download route): (tag, its offer)."""
+    shown = []
+    for h in at.get("html"):
+        for tag, src in re.findall(r'<(video|img) class="shown-file" src="([^"]+)"', h.value):
+            assert src.startswith("/download/"), src
+            shown.append((tag, downloads.lookup(src.rsplit("/", 1)[1])))
+    return shown
+
+
 def test_sidebar_names_the_model_and_its_iou(page):
     assert [m.value for m in page.sidebar.markdown] == ["**tiny-random**"]
     captions = [c.value for c in page.sidebar.caption]
@@ -86,7 +96,10 @@ def test_clip_upload_run_result_and_download(page, media, monkeypatch):
     streams = probe_streams(result["path"])
     assert streams["video"]["codec_name"] == "h264" and int(streams["video"]["nb_read_frames"]) == 90
     assert "audio" in streams
-    assert len(page.get("video")) == 3, "the upload's preview, then before and after side by side"
+    shown = shown_files(page)
+    assert [tag for tag, _ in shown] == ["video"] * 3, "the upload's preview, then before and after side by side"
+    assert [offer.path for _, offer in shown] == [held.path, held.path, result["path"]], "played from disk"
+    assert not page.get("video"), "no file read whole into Streamlit's media store"
     assert [c.value for c in page.caption if c.value in ("Before", "After")] == ["Before", "After"]
     [link] = download_links(page)
     assert link["label"] == "Download MP4" and link["name"] == "my_dance_cutout.mp4"
@@ -237,11 +250,11 @@ def test_idle_sessions_files_are_swept_and_an_idle_page_recovers(page, media, tm
 
 
 @pytest.mark.parametrize("suffix, vcodec, preview", [
-    (".mov", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), "video"),
-    (".webm", ("-c:v", "libvpx-vp9", "-b:v", "200k"), "video"),
-    (".mkv", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), "video"),
-    (".avi", ("-c:v", "mpeg4"), "image"),     # does not play in a browser: its first frame instead
-    (".gif", ("-c:v", "gif"), "image"),       # animated: a video to the engine, shown as the GIF itself
+    (".mov", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), ("video", "video/mp4")),
+    (".webm", ("-c:v", "libvpx-vp9", "-b:v", "200k"), ("video", "video/webm")),
+    (".mkv", ("-c:v", "libx264", "-pix_fmt", "yuv420p"), ("video", "video/mp4")),
+    (".avi", ("-c:v", "mpeg4"), None),          # does not play in a browser: its first frame instead (st.image)
+    (".gif", ("-c:v", "gif"), ("img", "image/gif")),     # animated: a video to the engine, shown as the GIF itself
 ])
 def test_every_video_type_gets_facts_and_a_preview(page, tmp_path, suffix, vcodec, preview):
     from tests.conftest import make_clip
@@ -250,7 +263,8 @@ def test_every_video_type_gets_facts_and_a_preview(page, tmp_path, suffix, vcode
     upload(page, f"dance{suffix}", clip.read_bytes())
     assert not page.error, page.error[0].value
     assert any(c.startswith("Video · 160×120 · ") and "10 frames" in c for c in captions(page)), captions(page)
-    assert page.get(preview)
+    shown = [(tag, offer.mime) for tag, offer in shown_files(page)]
+    assert shown == ([preview] if preview else []) and bool(page.get("image")) == (preview is None), shown
     assert not page.button(key="run").disabled
 
 
@@ -325,7 +339,7 @@ def test_editor_formats_from_the_page(page, media, label, name, codec):
     upload(page, "d.mp4", (media / "clip.mp4").read_bytes(), "video/mp4")
     page.radio(key="mode").set_value("transparent").run()
     page.radio(key="format_video").set_value(label).run()
-    shown = len(page.get("video"))          # the upload's own preview
+    shown = len(shown_files(page))          # the upload's own preview
     run(page)
     result = page.session_state["result"]
     assert result["file_name"] == name
@@ -334,7 +348,7 @@ def test_editor_formats_from_the_page(page, media, label, name, codec):
     else:
         assert len([n for n in zipfile.ZipFile(result["path"]).namelist() if n.endswith(".png")]) == 90
     # The result area shows the upload again ("Before") but the MOV/ZIP itself is not previewed ("After": a note).
-    assert len(page.get("video")) == shown + 1, "an editor's format is not previewed"
+    assert len(shown_files(page)) == shown + 1, "an editor's format is not previewed"
     assert [c.value for c in page.caption if c.value in ("Before", "After")] == ["Before", "After"]
     assert any("Browsers cannot play it" in i.value for i in page.info)
     [link] = download_links(page)
