@@ -9,8 +9,9 @@ chunks, by the web server's own route.
 Streamlit's `st.download_button` holds the whole file in the server's memory (bytes, a file object and a
 callable's return value are all read in full into its media store), and a ProRes 4444 MOV or a ZIP of PNGs of a
 long clip is gigabytes. So the page serves results itself: `app/ui.py` mounts `routes()` on Streamlit's server
-(`st.App`), and links to `url(token)` (a download link, or a <video>/<img> source). A token is 192 random bits, offered to the one session that made the file
-and withdrawn with it; the route serves nothing else, and nothing by name or path.
+(`st.App`), and links to `url(token)` (a download link, or a <video>/<img> source). A token is 192 random bits,
+offered to the one session that made (or uploaded) the file and withdrawn with it; the route serves nothing else,
+and nothing by name or path.
 """
 
 from __future__ import annotations
