@@ -182,16 +182,20 @@ def take_upload(uploaded, limits: Limits, max_bytes: int) -> Upload:
         f.write(uploaded.getbuffer())
     try:
         source = pipeline.inspect(path, limits, name=name)
-        # What the browser is told it plays (as st.video told it before): WebM, else MP4, which is how Chromium and
-        # Firefox play H.264 in a MOV or MKV too; a picture or GIF by its extension.
-        mime = mimetypes.guess_type(path.name)[0] or "image/png" if source.kind == "image" or path.suffix == ".gif" \
-            else "video/webm" if path.suffix == ".webm" else "video/mp4"
-        return Upload(**common, source=source, token=downloads.offer(path, name, mime))
+        return Upload(**common, source=source, token=downloads.offer(path, name, _preview_mime(path, source)))
     except InputError as exc:
         return Upload(**common, error=str(exc))
     except Exception:
         log.exception("could not inspect an upload")
         return Upload(**common, error=f"{name} could not be read: it is damaged or not a video or photo")
+
+
+def _preview_mime(path: Path, source: Source) -> str:
+    """What the browser is told the upload's preview is. A clip: WebM, else MP4, as st.video told it before (how
+    Chromium and Firefox play H.264 in a MOV or MKV too); a picture or a GIF by its extension."""
+    if source.kind == "image" or path.suffix == ".gif":
+        return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return "video/webm" if path.suffix == ".webm" else "video/mp4"
 
 
 def current_upload(uploaded, limits: Limits, max_bytes: int) -> Upload | None:
