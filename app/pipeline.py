@@ -180,12 +180,17 @@ def _temp_beside(dst: Path) -> Path:
     return Path(name)
 
 
-def _inspect_as(kind: str, src: str | os.PathLike, limits: Limits, name: str | None) -> Source:
-    """`inspect`, for an entry point that takes one kind of file."""
+def _run(kind: str | None, src: str | os.PathLike, dst: str | os.PathLike, options: RenderOptions | None,
+         on_progress: ProgressFn | None, segmenter: Segmenter | None, fmt: str | None, limits: Limits | None,
+         name: str | None) -> Result:
+    """What the entry points share: `inspect` the file once (refused if it is not the `kind` asked for; None: either
+    kind), then the clip's or the photo's job on it."""
+    limits = limits or Limits()
     source = inspect(src, limits, name=name)
-    if source.kind != kind:
+    if kind is not None and source.kind != kind:
         raise InputError(f"{source.name} is {_WHAT[source.kind]}, not {_WHAT[kind]}: segment_file takes either")
-    return source
+    job = _segment_video if source.kind == "video" else _segment_image
+    return job(source, dst, options, on_progress, segmenter=segmenter, fmt=fmt, limits=limits)
 
 
 def _job(source: Source, dst: str | os.PathLike, options: RenderOptions | None,
@@ -203,9 +208,7 @@ def segment_video(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
                   fmt: str | None = None, limits: Limits | None = None, name: str | None = None) -> Result:
     """Segment every frame of a clip and write the composed video (MP4/WebM with the source's audio, or GIF).
     `name`: what error messages call the clip (default: its file's name)."""
-    limits = limits or Limits()
-    return _segment_video(_inspect_as("video", src, limits, name), dst, options, on_progress, segmenter=segmenter,
-                          fmt=fmt, limits=limits)
+    return _run("video", src, dst, options, on_progress, segmenter, fmt, limits, name)
 
 
 def _segment_video(source: Source, dst: str | os.PathLike, options: RenderOptions | None,
@@ -279,9 +282,7 @@ def segment_image(src: str | os.PathLike, dst: str | os.PathLike, options: Rende
                   fmt: str | None = None, limits: Limits | None = None, name: str | None = None) -> Result:
     """Segment one photo and save the composed picture (PNG, JPEG or WebP). `name`: what error messages call it
     (default: its file's name)."""
-    limits = limits or Limits()
-    return _segment_image(_inspect_as("image", src, limits, name), dst, options, on_progress, segmenter=segmenter,
-                          fmt=fmt, limits=limits)
+    return _run("image", src, dst, options, on_progress, segmenter, fmt, limits, name)
 
 
 def _segment_image(source: Source, dst: str | os.PathLike, options: RenderOptions | None,
@@ -312,7 +313,4 @@ def segment_file(src: str | os.PathLike, dst: str | os.PathLike, options: Render
                  fmt: str | None = None, limits: Limits | None = None, name: str | None = None) -> Result:
     """Photo or clip, decided by the file's content (never its name): `segment_image` or `segment_video`.
     `name`: what error messages call the file (the web page passes the upload's own name; default the file's)."""
-    limits = limits or Limits()
-    source = inspect(src, limits, name=name)
-    job = _segment_image if source.kind == "image" else _segment_video
-    return job(source, dst, options, on_progress, segmenter=segmenter, fmt=fmt, limits=limits)
+    return _run(None, src, dst, options, on_progress, segmenter, fmt, limits, name)

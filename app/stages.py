@@ -81,9 +81,7 @@ class Stage:
                     if not queue.put(item):     # the caller stopped
                         return
             finally:
-                close = getattr(it, "close", None)
-                if close is not None:
-                    close()
+                _close(it)
         return cls(work, maxsize, source=True, name=name)
 
     @classmethod
@@ -158,6 +156,11 @@ def batched(items: Iterable, size: int) -> Iterator[list]:
         if batch:
             yield batch
     finally:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
+        _close(it)
+
+
+def _close(it: Iterator) -> None:
+    """Close an iterator that can be closed (a generator: its `finally` runs now, e.g. a reader stops its ffmpeg)."""
+    close = getattr(it, "close", None)
+    if close is not None:
+        close()
