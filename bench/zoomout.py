@@ -10,6 +10,10 @@ Each set (images/ + masks/, as train.label writes them) becomes a set of the sam
 frame is shrunk by `--scale` and pasted at one fixed place (random per set, seeded) over one frame without
 people, cut to cover the frame; its mask the same, over zeros. The camera thus seems to have stepped back: the
 dancer moves as before, only smaller, as in a wide shot. labels.json is kept (soft labels stay soft).
+
+`--variants N` makes N such sets of each input set (`<set>~0` .. `<set>~N-1`), each over its own background at
+its own place: one background's look-alike of a person (a post, a statue) then weighs 1/N of the score, not all
+of it.
 """
 
 from __future__ import annotations
@@ -70,9 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--scale", type=float, default=0.35, help="how much smaller the people become (0-1)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--variants", type=int, default=1, help="sets made of each input set, each on its own background")
     args = p.parse_args(argv)
     if not 0 < args.scale < 1:
         p.error("--scale must be between 0 and 1")
+    if args.variants < 1:
+        p.error("--variants must be at least 1")
     backgrounds = sorted(q for q in args.backgrounds.rglob("*") if q.suffix.lower() in IMAGE_EXTS)
     sets = sorted(d for d in args.input.iterdir() if (d / "images").is_dir())
     if not backgrounds or not sets:
@@ -80,9 +87,12 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     for d in sets:
-        background = cv2.imread(str(backgrounds[int(rng.integers(len(backgrounds)))]))
-        n = zoom_out_set(d.resolve(), args.out / d.name, background, args.scale, rng)
-        print(f"{d.name}: {n} frames at {args.scale:g}x")
+        for k in range(args.variants):
+            pick = rng.integers(len(backgrounds))       # drawn as with one variant: --variants 1 is unchanged
+            name = d.name if args.variants == 1 else f"{d.name}~{k}"
+            background = cv2.imread(str(backgrounds[int(pick)]))
+            n = zoom_out_set(d.resolve(), args.out / name, background, args.scale, rng)
+            print(f"{name}: {n} frames at {args.scale:g}x over {backgrounds[int(pick)].name}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,79 @@
+"""bench.zoomout: labelled sets shrunk into a scene without people (the small-person held-out sets)."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from bench import zoomout
+
+
+def _labelled_set(root, name, frames=3, size=(120, 80)):
+    d = root / name
+    (d / "images").mkdir(parents=True)
+    (d / "masks").mkdir()
+    h, w = size
+    for i in range(frames):
+        img = np.full((h, w, 3), 200, np.uint8)
+        mask = np.zeros((h, w), np.uint8)
+        mask[20:100, 20:60] = 255                      # the "person": 80x40 px
+        img[mask > 0] = (0, 0, 255)
+        cv2.imwrite(str(d / "images" / f"{i:03d}.png"), img)
+        cv2.imwrite(str(d / "masks" / f"{i:03d}.png"), mask)
+    (d / "labels.json").write_text(json.dumps({"teacher": "test", "soft": True}))
+    return d
+
+
+def _backgrounds(root, n=4):
+    root.mkdir()
+    for i in range(n):
+        cv2.imwrite(str(root / f"bg{i}.png"), np.full((60, 90, 3), 30 * i, np.uint8))
+    return root
+
+
+def test_variants_put_each_set_over_its_own_backgrounds(tmp_path):
+    _labelled_set(tmp_path / "in", "clip")
+    zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(_backgrounds(tmp_path / "bg")),
+                  "--out", str(tmp_path / "out"), "--scale", "0.5", "--variants", "3", "--seed", "1"])
+    sets = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert sets == ["clip~0", "clip~1", "clip~2"]
+    corners = set()
+    for name in sets:
+        d = tmp_path / "out" / name
+        images = sorted((d / "images").iterdir())
+        assert len(images) == 3
+        img = cv2.imread(str(images[0]))
+        mask = cv2.imread(str(d / "masks" / images[0].name), cv2.IMREAD_GRAYSCALE)
+        assert img.shape[:2] == mask.shape == (120, 80)                # the frame keeps its size
+        assert (mask > 127).sum() == pytest.approx(80 * 40 * 0.25, rel=0.1)   # the person at half size
+        assert np.all(img[mask > 127][:, 2] > 150)                    # the person's pixels are under its mask
+        meta = json.loads((d / "labels.json").read_text())
+        assert meta["soft"] is True and meta["scale"] == 0.5
+        # the background outside the pasted frame: a flat grey of one background picture
+        outside = img[mask == 0]
+        corners.add(int(np.median(outside)))
+    assert len(corners) > 1            # not all variants over the same background
+
+
+def test_one_variant_keeps_the_set_name_and_the_earlier_draw(tmp_path):
+    _labelled_set(tmp_path / "in", "clip")
+    bg = _backgrounds(tmp_path / "bg")
+    zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "a"),
+                  "--scale", "0.4"])
+    zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "b"),
+                  "--scale", "0.4", "--variants", "2"])
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["clip"]
+    # the first of several variants is the set one variant makes (same background, same place)
+    for f in sorted((tmp_path / "a" / "clip" / "images").iterdir()):
+        assert np.array_equal(cv2.imread(str(f)), cv2.imread(str(tmp_path / "b" / "clip~0" / "images" / f.name)))
+
+
+def test_bad_arguments_are_refused(tmp_path):
+    _labelled_set(tmp_path / "in", "clip")
+    bg = _backgrounds(tmp_path / "bg")
+    for extra in (["--variants", "0"], ["--scale", "1.5"]):
+        with pytest.raises(SystemExit):
+            zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "o")]
+                         + extra)
+    assert not (tmp_path / "o").exists()
