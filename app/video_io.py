@@ -175,7 +175,40 @@ def _info_from_ffmpeg_banner(path: Path, name: str) -> MediaInfo:
                      fps_fraction=f"{rate.numerator}/{rate.denominator}", frames=round(duration * float(rate)),
                      duration=duration, rotation=rotation,
                      has_audio="audio_codec" in meta, audio_codec=meta.get("audio_codec"),
-                     video_codec=meta.get("codec", ""))
+                     video_codec=meta.get("codec", ""), **_banner_picture(text))
+
+
+def _banner_picture(text: str) -> dict[str, str]:
+    """pix_fmt, color_range and color_space as ffprobe would give them, from the first video stream's line of
+    `ffmpeg -i`: "Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive), 1080x1920, ...".
+    In the parentheses: the range (tv/pc), then the matrix, as "space/primaries/transfer" or one name when all
+    three agree, then the field order. What it does not print is left "" (the same as ffprobe's absent keys)."""
+    match = re.search(r"Stream #.*?Video: (.*)", text)
+    if match is None:
+        return {}
+    parts, depth, part = [], 0, ""
+    for ch in match.group(1):              # split at the commas outside parentheses
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(part.strip())
+            part = ""
+        else:
+            part += ch
+    parts.append(part.strip())
+    if len(parts) < 2:
+        return {}
+    fmt = re.fullmatch(r"([0-9a-z_]+)(?:\((.*)\))?", parts[1])
+    if fmt is None:
+        return {}
+    out = {"pix_fmt": fmt.group(1)}
+    for item in (i.strip() for i in (fmt.group(2) or "").split(",")):
+        if item in ("tv", "pc"):
+            out["color_range"] = item
+        elif re.fullmatch(r"[0-9a-z_-]+(/[0-9a-z_-]+){2}", item):
+            out["color_space"] = item.split("/")[0]
+        elif re.fullmatch(r"bt[0-9a-z]+|smpte[0-9a-z]+|fcc|ycgcm|gbr|unknown", item):
+            out["color_space"] = item
+    return out
 
 
 def probe(path: str | Path, *, name: str | None = None) -> MediaInfo:

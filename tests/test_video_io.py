@@ -180,3 +180,38 @@ def test_writer_declares_bt709_and_players_get_the_colours_back(tmp_path):
     back = next(read_frames(info)).astype(int)      # ffmpeg converts with the matrix the file declares
     assert np.abs(back[8:-8, 4:20] - (48, 128, 192)).max() <= 3
     assert np.abs(back[8:-8, 28:-4] - (250, 40, 90)).max() <= 3
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 1080x1920 [SAR 1:1 DAR 9:16], 24 fps",
+     {"pix_fmt": "yuv420p"}),
+    ("Video: h264 (High) (avc1 / 0x31637661), yuv420p(tv, bt709, progressive), 1920x1080, 30 fps",
+     {"pix_fmt": "yuv420p", "color_range": "tv", "color_space": "bt709"}),
+    ("Video: h264 (High), yuvj420p(pc, bt470bg/unknown/unknown, progressive), 640x480", {
+        "pix_fmt": "yuvj420p", "color_range": "pc", "color_space": "bt470bg"}),
+    ("Video: hevc (Main 10), yuv420p10le(tv, bt2020nc/bt2020/arib-std-b67), 1080x1920", {
+        "pix_fmt": "yuv420p10le", "color_range": "tv", "color_space": "bt2020nc"}),
+    ("Video: h264 (High 4:4:4 Predictive), yuv444p(pc, gbr/bt709/bt709, progressive), 320x240",
+     {"pix_fmt": "yuv444p", "color_range": "pc", "color_space": "gbr"}),
+    ("Video: rawvideo (RGB[24] / 0x18424752), rgb24, 320x240, 55296 kb/s", {"pix_fmt": "rgb24"}),
+])
+def test_banner_gives_the_picture_format(line, expected):
+    """Without ffprobe (imageio-ffmpeg's lone ffmpeg) the picture format comes from `ffmpeg -i`'s stream line,
+    so ordinary 4:2:0 clips still take the YUV path instead of being converted to RGB and back."""
+    from app.video_io import _banner_picture
+    assert _banner_picture(f"  Stream #0:0[0x1](und): {line}\n") == expected
+
+
+@pytest.mark.parametrize("extra, matrix", [([], "bt601"), (["-colorspace", "bt709", "-color_range", "tv"], "bt709"),
+                                           (["-color_range", "pc"], None)])
+def test_probe_without_ffprobe_finds_the_yuv_matrix(tmp_path, monkeypatch, extra, matrix):
+    clip = tmp_path / "clip.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10:duration=0.5", "-c:v", "libx264",
+           "-pix_fmt", "yuv420p", *extra, str(clip))
+    import app.video_io as vio
+    with_ffprobe = probe(clip) if vio.ffprobe_exe() else None
+    monkeypatch.setattr(vio, "ffprobe_exe", lambda: None)
+    info = probe(clip)
+    assert info.pix_fmt in ("yuv420p", "yuvj420p") and info.yuv_matrix == matrix    # full range: yuvj420p
+    if with_ffprobe is not None:       # both ways of probing agree on what the pipeline decides from
+        assert (info.pix_fmt, info.yuv_matrix) == (with_ffprobe.pix_fmt, with_ffprobe.yuv_matrix)
