@@ -25,6 +25,26 @@ def test_bench_prints_startup_transcode_pipeline_and_model_figures(tmp_path, cap
     assert "backend int8" in out and re.search(r"^\s+int8\s+\d+\.\d", out, re.M)
 
 
+def test_bench_pipeline_rows_run_without_torch(tmp_path):
+    """The pipeline's peak RSS is the app's: torch (which the app's CPU path never loads) is imported only for the
+    model-only table, after the pipeline rows."""
+    import subprocess
+    import sys
+    clip = make_clip(tmp_path / "c.mp4", size="64x48", seconds=0.5, audio=False)
+    watch = ("import sys\n"
+             "class Watch:\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name == 'torch': print('TORCH IMPORTED', flush=True); sys.meta_path.remove(self)\n"
+             "sys.meta_path.insert(0, Watch())\n"
+             "from bench.__main__ import main\n"
+             f"main(['--input', {str(clip)!r}, '--presets', 'fast', '--repeat', '1', '--startup-runs', '0', "
+             f"'--backends', 'int8', '--frames', '2', '--workdir', {str(tmp_path / 'w')!r}])\n")
+    out = subprocess.run([sys.executable, "-c", watch], capture_output=True, text=True, check=True).stdout
+    lines = out.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.split()[:1] == ["fast"])
+    assert "TORCH IMPORTED" in lines[row + 1:], out
+
+
 def test_mediapipe_comparison_runs_end_to_end(tmp_path, capsys, tiny_weights, fake_mediapipe_python):
     """bench.vs_mediapipe with a stand-in for MediaPipe (conftest: every bright pixel is a person): the
     DAVIS-layout table scores it against the masks, and the side-by-side picture is written."""
