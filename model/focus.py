@@ -53,12 +53,18 @@ class Focus:
     # the network's size allows): the crop is run at a smaller size when they are very small. Its cost goes
     # with the square of that size, and a crop of only a few dozen pixels, as in a wide shot, needs no 384.
     max_gain: float | None = 3.0
+    # While people are followed (found at the last keyframe, and small enough for a closer look), the whole frame
+    # is looked at only on every `full_every`-th keyframe; the keyframes between take the closer look alone, as
+    # MediaPipe Pose tracks its region of interest instead of detecting on every frame. Nothing outside the crop
+    # is found on those keyframes (someone new is found at the next whole look). 1: the whole frame every time.
+    full_every: int = 1
 
     def __post_init__(self) -> None:
         if self.min_gain < 1 or self.margin < 0 or not 0 < self.threshold < 1 or not 0 <= self.min_part < 1 \
-                or self.memory < 0 or (self.max_gain is not None and self.max_gain < self.min_gain):
+                or self.memory < 0 or (self.max_gain is not None and self.max_gain < self.min_gain) \
+                or self.full_every < 1:
             raise ValueError("Focus needs min_gain >= 1, margin >= 0, 0 < threshold < 1, 0 <= min_part < 1, "
-                             "memory >= 0, max_gain >= min_gain")
+                             "memory >= 0, max_gain >= min_gain, full_every >= 1")
 
 
 def people_box(prob: np.ndarray, focus: Focus) -> tuple[int, int, int, int] | None:
@@ -89,6 +95,12 @@ def people_fraction(prob: np.ndarray, focus: Focus) -> Box | None:
     return None if box is None else (box[0] / h, box[1] / h, box[2] / w, box[3] / w)
 
 
+def box_gain(segmenter, box: tuple[int, int, int, int]) -> float:
+    """How many times larger a closer look at `box` (pixels of the first pass's map) shows the people."""
+    top, bottom, left, right = box
+    return segmenter.infer_size / max(bottom - top, right - left)
+
+
 def second_pass(segmenter, prob: np.ndarray, crop: Crop, focus: Focus | None = None,
                 prior: Box | None = None) -> np.ndarray:
     """`prob` (the first pass, at inference size) with a closer look at the people pasted in, when they are small
@@ -103,7 +115,7 @@ def second_pass(segmenter, prob: np.ndarray, crop: Crop, focus: Focus | None = N
     if box is None:
         return prob
     top, bottom, left, right = box
-    gain = segmenter.infer_size / max(bottom - top, right - left)
+    gain = box_gain(segmenter, box)
     if gain < focus.min_gain:
         return prob
     # The crop keeps the box's aspect in the frame's own pixels; its long side becomes the network's size.

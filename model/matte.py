@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.focus import Box, Crop, Focus, frame_crop, people_fraction, second_pass
+from model.focus import Box, Crop, Focus, box_gain, box_pixels, frame_crop, people_fraction, second_pass
 from model.refine import Matte, Refiner, RefineOptions
 
 
@@ -112,6 +112,7 @@ class Keyframes:
         self._grid: np.ndarray | None = None
         self._box: Box | None = None        # where the people were at the last keyframes (Focus.memory)
         self._box_age = 0                   # keyframes since they were last found there
+        self._crop_only = 0                 # keyframes since the last whole-frame look (Focus.full_every)
 
     def _carry(self, prob: np.ndarray, grey0: np.ndarray, grey1: np.ndarray) -> np.ndarray:
         """prob of frame 0 moved onto frame 1 (backward warp: each pixel of 1 looks up where it came from)."""
@@ -138,8 +139,9 @@ class Keyframes:
             cuts.append(cut)
             since, prev = (1 if keys[-1] else since + 1), grey
         self._since_key = since
-        predicted = iter([p for p, k in zip(probs, keys) if k] if probs is not None else
-                         self.segmenter.predict_small([s for s, k in zip(smalls, keys) if k]))
+        whole = self._whole_looks(smalls, keys, cuts) if self.focus and crops is not None else keys
+        predicted = iter([p for p, w in zip(probs, whole) if w] if probs is not None else
+                         self.segmenter.predict_small([s for s, w in zip(smalls, whole) if w]))
         out: list[tuple[np.ndarray, np.ndarray]] = []
         for i, (grey, key, cut) in enumerate(zip(greys, keys, cuts)):
             if not key:
@@ -147,13 +149,40 @@ class Keyframes:
                 self._pending.append((prob, grey))
                 self._prev = (prob, grey)
                 continue
-            prob = next(predicted)
+            if whole[i]:
+                prob, self._crop_only = next(predicted), 0
+            elif self._followed(smalls[i].shape[:2]):      # the closer look alone (Focus.full_every)
+                prob, self._crop_only = np.zeros(smalls[i].shape[:2], np.float32), self._crop_only + 1
+            else:       # lost since this batch was planned: the whole frame after all
+                prob = probs[i] if probs is not None else self.segmenter.predict_small([smalls[i]])[0]
+                self._crop_only = 0
             if self.focus and crops is not None:
                 prob = self._second_pass(prob, crops[i], cut)
             out.extend(self._resolve(prob, grey, cut))
             out.append((prob, grey.astype(np.float32)))
             self._prev = (prob, grey)
         return out
+
+    def _followed(self, shape: tuple[int, int]) -> bool:
+        """People were found at the last keyframe, small enough in a frame of this inference `shape` for the
+        closer look: a keyframe may then take the closer look alone."""
+        return self._box is not None and self._box_age == 0 and \
+            box_gain(self.segmenter, box_pixels(self._box, *shape)) >= self.focus.min_gain
+
+    def _whole_looks(self, smalls: list[np.ndarray], keys: list[bool], cuts: list[bool]) -> list[bool]:
+        """Which keyframes of this batch get the whole-frame look (Focus.full_every), planned from where the
+        people are now; a keyframe planned without one that has lost them by its turn gets it after all."""
+        whole, crop_only = list(keys), self._crop_only
+        for i, key in enumerate(keys):
+            if not key:
+                continue
+            if cuts[i] or crop_only + 1 >= self.focus.full_every or not self._followed(smalls[i].shape[:2]):
+                crop_only = 0
+                if cuts[i]:
+                    break       # after a cut nobody is followed yet: whole looks for the rest of the batch
+            else:
+                whole[i], crop_only = False, crop_only + 1
+        return whole
 
     def _second_pass(self, prob: np.ndarray, crop: Crop, cut: bool) -> np.ndarray:
         """The closer look (model.focus), at this frame's people and, with Focus.memory, where they just were."""

@@ -196,3 +196,69 @@ def test_a_very_small_person_is_looked_at_with_a_smaller_crop_when_max_gain_caps
     assert _region(_full(capped), BODY).mean() > 0.8 and _region(_full(full), BODY).mean() > 0.8
     with pytest.raises(ValueError):
         Focus(max_gain=1.2)                  # below min_gain
+
+
+class _Looks:
+    """The brightness 'network', counting whole-frame looks (the 384x216 map) and closer looks (crops)."""
+
+    def __init__(self):
+        self.seg, self.whole, self.crops = _segmenter(), 0, 0
+        self.infer_size = self.seg.infer_size
+
+    def shrink(self, frame):
+        return self.seg.shrink(frame)
+
+    def predict_small(self, smalls):
+        for s in smalls:
+            if s.shape[:2] == (384, 216):
+                self.whole += 1
+            else:
+                self.crops += 1
+        return self.seg.predict_small(smalls)
+
+
+def _run_keyframes(frames, focus, batch=4):
+    seg = _Looks()
+    keys = Keyframes(seg, every=3, focus=focus)
+    probs = []
+    for i in range(0, len(frames), batch):
+        chunk = frames[i:i + batch]
+        smalls = [seg.shrink(f) for f in chunk]
+        probs += [p for p, _ in keys.step(smalls, [cv2.cvtColor(s, cv2.COLOR_RGB2GRAY) for s in smalls],
+                                          [frame_crop(f) for f in chunk])]
+    return probs + [p for p, _ in keys.flush()], seg
+
+
+def test_a_followed_person_gets_the_whole_frame_looked_at_only_every_full_every_keyframes():
+    frames = [_frame(2 * i) for i in range(19)]                     # keyframes 0, 3, ..., 18: seven
+    every_time, seg1 = _run_keyframes(frames, Focus(full_every=1))
+    alternate, seg2 = _run_keyframes(frames, Focus(full_every=2))
+    assert (seg1.whole, seg1.crops) == (7, 7)
+    assert (seg2.whole, seg2.crops) == (4, 7)          # keyframes 0, 6, 12, 18 whole; every one a closer look
+    for k in range(0, 19, 3):          # the crop-only keyframes find the dancer and her forearm as well
+        assert _region(_full(alternate[k]), BODY, 2 * k).mean() > 0.8, k
+        assert _region(_full(alternate[k]), ARM, 2 * k).mean() > 0.15, k
+    with pytest.raises(ValueError):
+        Focus(full_every=0)
+
+
+def test_someone_new_outside_the_crop_is_found_at_the_next_whole_look():
+    newcomer = (200, 440, 100, 160)                                   # top left, far from the dancer
+    frames = [_frame(0) for _ in range(7)] + [_frame(0) for _ in range(12)]
+    for f in frames[7:]:
+        t, b, l, r = newcomer
+        f[t:b, l:r] = 235
+    probs, _ = _run_keyframes(frames, Focus(full_every=2))
+    found = [k for k in range(9, 19, 3) if _region(_full(probs[k]), newcomer).mean() > 0.8]
+    assert found and found[0] <= 12                    # at most one crop-only keyframe (9) misses them
+    assert all(k in found for k in range(found[0], 19, 3) if k % 6 == 0)   # every whole look keeps them
+
+
+def test_nobody_followed_means_whole_looks_every_time():
+    empty = [np.full((H, W, 3), 20, np.uint8)] * 10
+    _, seg = _run_keyframes(empty, Focus(full_every=3))
+    assert (seg.whole, seg.crops) == (4, 0)
+    big = np.full((H, W, 3), 20, np.uint8)
+    big[200:1800, 200:900] = 235                                     # too large for a closer look: not followed
+    _, seg = _run_keyframes([big] * 10, Focus(full_every=3))
+    assert (seg.whole, seg.crops) == (4, 0)
