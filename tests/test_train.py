@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -177,6 +178,37 @@ def test_augmented_samples_are_deterministic_and_aligned(data):
         person = s["mask"] == 1
         if person.sum() > 50:  # small blobs are mostly edge, where interpolation blends colours
             assert (bright & person).sum() / (bright | person).sum() > 0.85
+
+
+def test_graphics_are_never_people_and_hide_the_person_under_them(data):
+    """--graphics: flat stickers and captions drawn over crops. Where one is drawn the image changed and the target
+    is the person's confidence times what the graphic leaves visible: never more person than before."""
+    from train.data import draw_graphics
+
+    img = np.full((96, 64, 3), 128, np.uint8)
+    target = np.zeros((96, 64), np.float32)
+    target[20:80, 20:44] = 1.0                          # a person in the middle
+    target[0:4] = -1                                    # and a strip the loss ignores
+    under = []
+    for seed in range(20):
+        out, t = draw_graphics(img, target, np.random.default_rng(seed))
+        change = np.abs(out.astype(int) - img).sum(2)
+        assert (change > 30).any()                                     # something was drawn every time
+        assert (t[target >= 0] <= target[target >= 0] + 1e-6).all()    # never more person
+        assert (t[target < 0] == -1).all()                             # ignored pixels stay ignored
+        assert (t[(change == 0) & (target == 1)] == 1).all()           # untouched person pixels stay person
+        under += t[(change > 150) & (target == 1)].tolist()            # strongly painted over
+    assert len(under) > 100 and np.mean(under) < 0.35      # a person under an opaque graphic is hidden there
+    recs = find_records(data / "set")
+    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, paste_prob=0.0)
+    plain, drawn_on = TrainSet(recs, cfg, seed=0), TrainSet(recs, dataclasses.replace(cfg, graphics_prob=1.0), seed=0)
+    changed = sum(not torch.equal(plain[i]["image"], drawn_on[i]["image"]) for i in range(8))
+    assert changed == 8
+    for i in range(8):                                 # the mask never gains a person pixel
+        assert not ((drawn_on[i]["mask"] == 1) & (plain[i]["mask"] != 1)).any()
+    assert config_from_args(["--train", "A", "--graphics", "0.3"]).graphics_prob == 0.3
+    with pytest.raises(ValueError, match="probabilities"):
+        TrainConfig(train=("x",), graphics_prob=1.5)
 
 
 def test_coco_person_masks_with_crowd_ignored(tmp_path):
