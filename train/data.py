@@ -247,8 +247,9 @@ class AugmentConfig:
     # teaches nothing, and the edges are learnt from the hand-labelled photos. None: train on it as it is.
     ignore_band: tuple[float, float] | None = None
     # Flat graphics drawn over the crop with this probability, as edited clips carry them (stickers, discs and
-    # boxes of one colour, captions): never a person, and a person under an opaque one is hidden there. Without
-    # them the network takes a flat coloured disc for a person (the shipped v4 did, on frames without people).
+    # boxes of one colour, captions): never a person. Without them the network takes a flat coloured disc for a
+    # person (the shipped v4 did, on frames without people). They are placed clear of the person (see
+    # draw_graphics): one painted over a dancer's shirt would teach that a flat-coloured shirt is not a person.
     graphics_prob: float = 0.0
 
 
@@ -256,42 +257,57 @@ GRAPHIC_WORDS = ("POV", "wait for it", "#fyp", "#dance", "part 2", "LOL", "omg",
                  "follow for more", "2x speed", "day 12", "so hard", "the end", "10/10")
 
 
-def draw_graphics(img: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def draw_graphics(img: np.ndarray, t: np.ndarray, rng: np.random.Generator,
+                  max_cover: float = 0.05, tries: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """1-4 flat graphics (disc, box, ellipse, triangle or star, caption) at random places, sizes and colours over
-    an RGB crop; the target (person confidence) is multiplied by what each one leaves visible."""
+    an RGB crop, each placed where at most `max_cover` of it falls on the person (target > 0.5; up to `tries`
+    places, else that one is left out: a close-up may get none). The target (person confidence) is multiplied
+    by what each one leaves visible, so the few person pixels under an edge are hidden, never added."""
     h, w = img.shape[:2]
     img, t = img.copy(), t.copy()
     for _ in range(int(rng.integers(1, 5))):
-        layer = np.zeros((h, w), np.uint8)
+        for _ in range(tries):
+            layer = _graphic_layer(h, w, rng)
+            drawn = layer > 0
+            if drawn.any() and (t[drawn] > 0.5).mean() <= max_cover:
+                break
+        else:
+            continue
         colour = tuple(int(c) for c in rng.integers(0, 256, 3))
         if rng.random() < 0.7:          # vivid: one channel high, one low
             hi, lo = rng.choice(3, 2, replace=False)
             colour = tuple(255 if c == hi else (0 if c == lo else colour[c]) for c in range(3))
-        size = int(min(h, w) * rng.uniform(0.05, 0.4))
-        cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
-        kind = rng.choice(["disc", "box", "ellipse", "polygon", "text"])
-        if kind == "disc":
-            cv2.circle(layer, (cx, cy), max(2, size // 2), 255, -1, cv2.LINE_AA)
-        elif kind == "box":
-            cv2.rectangle(layer, (cx - size // 2, cy - size // 3), (cx + size // 2, cy + size // 3), 255, -1)
-        elif kind == "ellipse":
-            cv2.ellipse(layer, (cx, cy), (max(2, size // 2), max(2, size // 4)), float(rng.uniform(0, 180)), 0, 360,
-                        255, -1, cv2.LINE_AA)
-        elif kind == "polygon":
-            n = int(rng.choice([3, 10]))        # a triangle, or a five-pointed star
-            radii = np.where(np.arange(n) % 2, 0.45, 1.0) if n == 10 else np.ones(n)
-            angles = np.arange(n) * 2 * np.pi / n + rng.uniform(0, 2 * np.pi)
-            pts = np.stack([cx + radii * size / 2 * np.cos(angles), cy + radii * size / 2 * np.sin(angles)], 1)
-            cv2.fillPoly(layer, [pts.astype(np.int32)], 255, cv2.LINE_AA)
-        else:
-            scale = max(0.3, size / 60)
-            text = str(rng.choice(GRAPHIC_WORDS))
-            cv2.putText(layer, text, (int(rng.integers(0, max(1, w // 2))), cy), int(rng.choice([0, 2, 3, 4])),
-                        scale, 255, max(1, int(scale * 2.5)), cv2.LINE_AA)
         alpha = layer.astype(np.float32) / 255 * float(rng.uniform(0.7, 1.0))
         img = (img * (1 - alpha[..., None]) + np.float32(colour) * alpha[..., None]).astype(np.uint8)
         t = np.where(t < 0, t, t * (1 - alpha)).astype(np.float32)      # ignored pixels stay ignored
     return img, t
+
+
+def _graphic_layer(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    """One flat graphic's coverage (uint8, 255 inside) at a random place, size and kind."""
+    layer = np.zeros((h, w), np.uint8)
+    size = int(min(h, w) * rng.uniform(0.05, 0.4))
+    cx, cy = int(rng.integers(0, w)), int(rng.integers(0, h))
+    kind = rng.choice(["disc", "box", "ellipse", "polygon", "text"])
+    if kind == "disc":
+        cv2.circle(layer, (cx, cy), max(2, size // 2), 255, -1, cv2.LINE_AA)
+    elif kind == "box":
+        cv2.rectangle(layer, (cx - size // 2, cy - size // 3), (cx + size // 2, cy + size // 3), 255, -1)
+    elif kind == "ellipse":
+        cv2.ellipse(layer, (cx, cy), (max(2, size // 2), max(2, size // 4)), float(rng.uniform(0, 180)), 0, 360,
+                    255, -1, cv2.LINE_AA)
+    elif kind == "polygon":
+        n = int(rng.choice([3, 10]))        # a triangle, or a five-pointed star
+        radii = np.where(np.arange(n) % 2, 0.45, 1.0) if n == 10 else np.ones(n)
+        angles = np.arange(n) * 2 * np.pi / n + rng.uniform(0, 2 * np.pi)
+        pts = np.stack([cx + radii * size / 2 * np.cos(angles), cy + radii * size / 2 * np.sin(angles)], 1)
+        cv2.fillPoly(layer, [pts.astype(np.int32)], 255, cv2.LINE_AA)
+    else:
+        scale = max(0.3, size / 60)
+        text = str(rng.choice(GRAPHIC_WORDS))
+        cv2.putText(layer, text, (int(rng.integers(0, max(1, w // 2))), cy), int(rng.choice([0, 2, 3, 4])),
+                    scale, 255, max(1, int(scale * 2.5)), cv2.LINE_AA)
+    return layer
 
 
 def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
