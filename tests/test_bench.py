@@ -99,3 +99,22 @@ def test_memory_bench_measures_the_editor_formats(tmp_path, capsys, fmt):
     frames, wall, fps, peak, tree = row.split()[1:]
     # 1.2 s at 24 fps; the tree's RSS is sampled every 0.2 s, so on so short a job it may miss the peak
     assert int(frames) == 29 and float(peak) > 0 and float(tree) > 0
+
+
+def test_graphics_check_draws_what_its_mask_says():
+    """bench.graphics scores the pixels of its four graphics: its mask is where the frame was drawn on, in
+    colours that change from frame to frame."""
+    import numpy as np
+
+    from bench.graphics import with_graphics
+
+    frame = np.full((480, 854, 3), 128, np.uint8)
+    drawn_in = set()
+    for k in range(6):
+        img, drawn = with_graphics(frame, k)
+        changed = (img != frame).any(2)
+        assert not (changed & ~drawn).any()                          # nothing drawn outside the mask
+        assert (changed & drawn).sum() >= 0.97 * drawn.sum()          # the mask's pixels were drawn on
+        assert 0.02 < drawn.mean() < 0.2
+        drawn_in.add(tuple(img[70, 130]))                            # inside the box
+    assert len(drawn_in) == 6 and (frame == 128).all()              # a new colour each frame; input untouched

@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--zoom", type=_pair, default=(0.45, 2.2), help="crop zoom range around the inference scale")
     p.add_argument("--paste-prob", type=float, default=0.5, help="copy-paste augmentation probability")
     p.add_argument("--graphics", type=float, default=0.0, metavar="P",
-                   help="probability of flat graphics (stickers, captions) drawn over a crop; never a person")
+                   help="probability of flat graphics (stickers, captions) drawn on a crop beside the people; "
+                        "never a person")
     p.add_argument("--no-photometric", action="store_true")
     p.add_argument("--no-imagenet", action="store_true", help="random encoder init")
     p.add_argument("--seed", type=int, default=0)
