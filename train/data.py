@@ -246,7 +246,7 @@ class AugmentConfig:
     # Soft labels' confidence strictly inside (lo, hi) is ignored by the loss: a teacher's blurry rim then
     # teaches nothing, and the edges are learnt from the hand-labelled photos. None: train on it as it is.
     ignore_band: tuple[float, float] | None = None
-    # Flat graphics drawn over the crop with this probability, as edited clips carry them (stickers, discs and
+    # Flat graphics drawn on the crop with this probability, as edited clips carry them (stickers, discs and
     # boxes of one colour, captions): never a person. Without them the network takes a flat coloured disc for a
     # person (the shipped v4 did, on frames without people). They are placed clear of the person (see
     # draw_graphics): one painted over a dancer's shirt would teach that a flat-coloured shirt is not a person.

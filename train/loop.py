@@ -84,7 +84,7 @@ class TrainConfig:
     ignore_band: tuple[float, float] | None = None   # soft labels inside (lo, hi) are not trained on
     zoom: tuple[float, float] = (0.45, 2.2)
     paste_prob: float = 0.5
-    graphics_prob: float = 0.0          # flat graphics (stickers, captions) drawn over a crop (train.data)
+    graphics_prob: float = 0.0          # flat graphics (stickers, captions) beside the people (train.data)
     photometric: bool = True
     imagenet: bool = True
     seed: int = 0
