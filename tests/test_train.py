@@ -533,8 +533,9 @@ def test_early_stopping_with_plateau_scheduler(data, tmp_path):
 
 
 def test_worker_processes_give_the_same_run(data, tmp_path):
-    """Augmentation randomness comes from (seed, epoch, index), not from whichever process loads a sample."""
-    base = dict(train=(str(data / "set"),), epochs=1, val_fraction=0.25, steps_per_epoch=2, **TINY)
+    """Augmentation randomness comes from (seed, epoch, index), not from whichever process loads a sample. Two
+    epochs: each epoch forks its workers anew, after the previous epoch's evaluation."""
+    base = dict(train=(str(data / "set"),), epochs=2, val_fraction=0.25, steps_per_epoch=2, **TINY)
     a = train(TrainConfig(out=str(tmp_path / "w0"), **base))["rows"]
     b = train(TrainConfig(out=str(tmp_path / "w2"), **{**base, "workers": 2}))["rows"]
     assert _comparable(a) == _comparable(b)

@@ -233,7 +233,7 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     for img, mask, group, _ in tqdm(FrameSet(records), disable=not progress, desc="eval", leave=False):
         out, shapes = segmenter.logits([img])
         h, w = shapes[0]
-        logits = out[:, :, :h, :w].float()
+        logits = out[:, :, :h, :w].float().cpu()     # the loss is taken on the CPU, where the target is
         small = cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
         losses.setdefault(group, []).append(float(compute_loss(loss, logits, torch.from_numpy(small).long()[None])))
         if classes == 1:
