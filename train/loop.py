@@ -590,7 +590,7 @@ def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.O
         with torch.no_grad():
             pred = (logits[:, 0] > 0) if logits.shape[1] == 1 else (logits.argmax(1) > 0)
             tgt = y if logits.shape[1] == 1 else torch.where(y == IGNORE, y, (y > 0).long())
-            conf.update(pred.cpu(), tgt.cpu(), per_image=False)
+            conf.update(pred, tgt, per_image=False)     # on the training device: no copy of the batch
         prog.conf = (conf.tp, conf.fp, conf.fn, conf.tn)
         bar.set_postfix(loss=f"{prog.loss_sum / prog.loss_n:.4f}", lr=f"{sched.get_last_lr()[0]:.2e}", refresh=False)
         saver.save_state_if_due(prog)

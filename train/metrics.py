@@ -26,11 +26,9 @@ def counts(pred: torch.Tensor, target: torch.Tensor) -> tuple[int, int, int, int
     valid = target != IGNORE
     p = pred.bool() & valid
     t = (target == 1) & valid
-    tp = int((p & t).sum())
-    fp = int((p & ~t).sum())
-    fn = int((~p & t & valid).sum())
-    tn = int(valid.sum()) - tp - fp - fn
-    return tp, fp, fn, tn
+    # Counted where the tensors are (a GPU during training) and read back together: one copy of four numbers.
+    tp, fp, fn, n = torch.stack([(p & t).sum(), (p & ~t).sum(), (~p & t).sum(), valid.sum()]).tolist()
+    return tp, fp, fn, n - tp - fp - fn
 
 
 def _div(a: float, b: float, empty: float) -> float:
@@ -60,9 +58,11 @@ class Confusion:
     per_image_iou: list[float] = field(default_factory=list)
 
     def update(self, pred: torch.Tensor, target: torch.Tensor, *, per_image: bool = True) -> None:
-        """Add a batch (N, H, W) or one image (H, W)."""
+        """Add a batch (N, H, W) or one image (H, W). Without `per_image`, the batch is counted as one block."""
         if pred.dim() == 2:
             pred, target = pred[None], target[None]
+        if not per_image:
+            pred, target = pred.reshape(1, -1), target.reshape(1, -1)
         for p, t in zip(pred, target):
             c = counts(p, t)
             self.tp, self.fp, self.fn, self.tn = (a + b for a, b in zip((self.tp, self.fp, self.fn, self.tn), c))
