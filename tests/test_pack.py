@@ -65,7 +65,8 @@ def test_pack_and_unpack_give_back_the_same_records(sources, tmp_path):
             a = cv2.imread(str(src / "images" / f"{stem}.png")).astype(float)
             b = cv2.imread(str(out / "images" / f"{stem}.jpg")).astype(float)
             assert a.shape == b.shape
-            assert 10 * np.log10(255 ** 2 / max(((a - b) ** 2).mean(), 1e-9)) > 26      # PSNR, dB (29 here; 35-41 on real clips)
+            psnr = 10 * np.log10(255 ** 2 / max(((a - b) ** 2).mean(), 1e-9))
+            assert psnr > 26            # dB: 29 on these flat synthetic frames, 34.6-41.5 on the real clips
             ma = cv2.imread(str(src / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE).astype(float)
             mb = cv2.imread(str(out / "masks" / f"{stem}.png"), cv2.IMREAD_GRAYSCALE).astype(float)
             assert np.abs(ma - mb).mean() < 4
