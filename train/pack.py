@@ -27,18 +27,11 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
-import numpy as np
 
-from train.data import IMAGE_EXTS, LABELS_FILE, DataError
+from train.data import LABELS_FILE, DataError, find_records
+from train.label import _fit
 
 META = "meta.json"
-
-
-def _shrink(img: np.ndarray, side: int, interp: int) -> np.ndarray:
-    s = side / max(img.shape[:2])
-    if s >= 1:
-        return img
-    return cv2.resize(img, (round(img.shape[1] * s), round(img.shape[0] * s)), interpolation=interp)
 
 
 def _sets(root: Path) -> list[Path]:
@@ -55,20 +48,16 @@ def pack_stills(src: Path, dst: Path, side: int, quality: int) -> int:
     """A set of pictures as WebP at `side` with its masks (nearest) at the same size; the number packed."""
     (dst / "images").mkdir(parents=True)
     (dst / "masks").mkdir(parents=True)
-    masks = {p.stem: p for p in (src / "masks").iterdir() if p.suffix.lower() in IMAGE_EXTS}
-    n = 0
-    for p in sorted((src / "images").iterdir()):
-        if p.suffix.lower() not in IMAGE_EXTS or p.stem not in masks:
-            continue
-        img = _shrink(cv2.imread(str(p), cv2.IMREAD_COLOR), side, cv2.INTER_AREA)
-        mask = cv2.resize(cv2.imread(str(masks[p.stem]), cv2.IMREAD_GRAYSCALE), (img.shape[1], img.shape[0]),
+    records = find_records(src)
+    for r in records:
+        img = _fit(cv2.imread(r.image, cv2.IMREAD_COLOR), side)
+        mask = cv2.resize(cv2.imread(r.mask, cv2.IMREAD_GRAYSCALE), (img.shape[1], img.shape[0]),
                           interpolation=cv2.INTER_NEAREST)
-        cv2.imwrite(str(dst / "images" / f"{p.stem}.webp"), img, [cv2.IMWRITE_WEBP_QUALITY, quality])
-        cv2.imwrite(str(dst / "masks" / f"{p.stem}.png"), mask, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-        n += 1
+        cv2.imwrite(str(dst / "images" / f"{r.name}.webp"), img, [cv2.IMWRITE_WEBP_QUALITY, quality])
+        cv2.imwrite(str(dst / "masks" / f"{r.name}.png"), mask, [cv2.IMWRITE_PNG_COMPRESSION, 9])
     if (src / LABELS_FILE).is_file():
         shutil.copy(src / LABELS_FILE, dst / LABELS_FILE)
-    return n
+    return len(records)
 
 
 def _encoder(ffmpeg: str, path: Path, w: int, h: int, pix_fmt: str, crf: int) -> subprocess.Popen:
@@ -80,24 +69,22 @@ def _encoder(ffmpeg: str, path: Path, w: int, h: int, pix_fmt: str, crf: int) ->
 def pack_clip(src: Path, dst: Path, *, crf: int, mask_side: int, mask_crf: int = 12, ffmpeg: str = "ffmpeg") -> int:
     """One pseudo-labelled clip as frames.mp4 + masks.mp4 + meta.json; the number of frames."""
     dst.mkdir(parents=True)
-    masks = {p.stem: p for p in (src / "masks").iterdir() if p.suffix.lower() in IMAGE_EXTS}
-    stems = [p.stem for p in sorted((src / "images").iterdir()) if p.suffix.lower() in IMAGE_EXTS and p.stem in masks]
-    if not stems:
+    records = find_records(src)          # frames in name order, each with its mask
+    if not records:
         raise DataError(f"no labelled frames in {src}")
-    images = {p.stem: p for p in (src / "images").iterdir()}
-    h, w = cv2.imread(str(images[stems[0]]), cv2.IMREAD_COLOR).shape[:2]
+    h, w = cv2.imread(records[0].image, cv2.IMREAD_COLOR).shape[:2]
     ph, pw = h + h % 2, w + w % 2          # H.264 wants even sizes: one replicated row/column, cut on unpacking
     s = min(1.0, mask_side / max(h, w))
     mh, mw = max(2, round(h * s) // 2 * 2), max(2, round(w * s) // 2 * 2)
     frames = _encoder(ffmpeg, dst / "frames.mp4", pw, ph, "bgr24", crf)
     mattes = _encoder(ffmpeg, dst / "masks.mp4", mw, mh, "gray", mask_crf)
     try:
-        for stem in stems:
-            img = cv2.imread(str(images[stem]), cv2.IMREAD_COLOR)
+        for r in records:
+            img = cv2.imread(r.image, cv2.IMREAD_COLOR)
             if img.shape[:2] != (h, w):
-                raise DataError(f"{images[stem]} is {img.shape[1]}x{img.shape[0]}, the clip's frames {w}x{h}")
+                raise DataError(f"{r.image} is {img.shape[1]}x{img.shape[0]}, the clip's frames {w}x{h}")
             frames.stdin.write(cv2.copyMakeBorder(img, 0, ph - h, 0, pw - w, cv2.BORDER_REPLICATE).tobytes())
-            mask = cv2.imread(str(masks[stem]), cv2.IMREAD_GRAYSCALE)
+            mask = cv2.imread(r.mask, cv2.IMREAD_GRAYSCALE)
             mattes.stdin.write(cv2.resize(mask, (mw, mh), interpolation=cv2.INTER_AREA).tobytes())
     finally:
         for enc in (frames, mattes):
@@ -107,8 +94,8 @@ def pack_clip(src: Path, dst: Path, *, crf: int, mask_side: int, mask_crf: int =
         raise DataError(f"ffmpeg could not encode {src}")
     labels = json.loads((src / LABELS_FILE).read_text()) if (src / LABELS_FILE).is_file() else {"soft": True}
     labels.pop("path", None)
-    (dst / META).write_text(json.dumps({"stems": stems, "h": h, "w": w, "labels": labels}))
-    return len(stems)
+    (dst / META).write_text(json.dumps({"stems": [r.name for r in records], "h": h, "w": w, "labels": labels}))
+    return len(records)
 
 
 def unpack_clip(src: Path, dst: Path) -> int:
