@@ -30,7 +30,7 @@ import numpy as np
 
 from model.checkpoint import load_checkpoint, publish
 from model.preprocess import network_input, shrink
-from model.settings import cache_dir, inference_threads, tune_process
+from model.settings import cache_dir, network_threads, tune_process
 
 if TYPE_CHECKING:
     import onnxruntime
@@ -169,7 +169,7 @@ def ort_session(path: str | os.PathLike, threads: int | None = None) -> onnxrunt
     import onnxruntime as ort
 
     so = ort.SessionOptions()
-    so.intra_op_num_threads = threads or inference_threads()
+    so.intra_op_num_threads = threads or network_threads()
     # Spinning worker threads starve ffmpeg on small machines (same reason as OMP_WAIT_POLICY=PASSIVE).
     so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -2,14 +2,15 @@
 
     >>> from model import settings
     >>> settings.tune_process()          # an entry point's first step, before torch (OpenMP) is loaded
-    >>> settings.inference_threads()     # SEGMENT_THREADS, else half the cores
+    >>> settings.network_threads()       # SEGMENT_THREADS, else every core
+    >>> settings.opencv_threads()        # SEGMENT_THREADS, else half the cores
 
 | variable | default | read for |
 |---|---|---|
 | `SEGMENT_WEIGHTS` | `weights/default.safetensors` | the checkpoint the web app serves |
 | `SEGMENT_MAX_DURATION_S`, `SEGMENT_MAX_FRAMES`, `SEGMENT_MAX_SIDE`, `SEGMENT_MAX_IMAGE_PIXELS` | `Limits()` | the web app's limits (`app.options.Limits.from_env`) |
 | `SEGMENT_SESSION_FILES_TTL_S` | 3600 | how long an idle web session's files are kept |
-| `SEGMENT_THREADS` | half the cores | threads for a network pass and for OpenCV (`inference_threads`) |
+| `SEGMENT_THREADS` | every core for a network pass, half of them for OpenCV | threads for a network pass (`network_threads`) and for OpenCV (`opencv_threads`) |
 | `XDG_CACHE_HOME` | `~/.cache` | where ONNX exports of checkpoints are cached (`cache_dir`) |
 | `RANK`, `LOCAL_RANK`, `WORLD_SIZE` | 0, 0, 1 | set by `torchrun` for distributed training (`distributed`) |
 | `OMP_WAIT_POLICY` | set to `PASSIVE` by `tune_process` unless already set | OpenMP, read when torch loads |
@@ -51,11 +52,19 @@ def session_files_ttl_s() -> float:
     return float(os.environ.get("SEGMENT_SESSION_FILES_TTL_S") or 3600)
 
 
-def inference_threads() -> int:
-    """Threads for one network pass (and OpenCV's per-frame work): half the cores. The video pipeline runs the
-    network, the matte refinement and ffmpeg's decoder and encoder at once, so a stage that takes every core
-    only fights the others: on 2 cores a 2-thread network pass took twice as long inside the pipeline as
-    alone. SEGMENT_THREADS overrides it."""
+def network_threads() -> int:
+    """Threads for one network pass (ONNX Runtime): every core. In the video pipeline ffmpeg's decoder and encoder
+    and the compose thread want cores too, but ONNX Runtime's threads sleep when idle (no spinning, see
+    model.export.ort_session), and measured on 2 cores the whole pipeline ran faster with the network on both
+    (2026-12-04, python -m bench --repeat 5 --presets balanced, wall / transcode, 1 thread -> 2: vertical_dance
+    1.49/1.51 -> 1.44/1.45 with v5, 1.62/1.59 -> 1.47/1.52 with a Lite2; the test pattern 1.45 -> 1.35 and
+    1.44 -> 1.43). SEGMENT_THREADS overrides it."""
+    return int(os.environ.get("SEGMENT_THREADS") or max(1, os.cpu_count() or 1))
+
+
+def opencv_threads() -> int:
+    """Threads for OpenCV's per-frame work (optical flow, resizing, the refinement): half the cores, since the
+    pipeline's stages are its parallelism. SEGMENT_THREADS overrides it."""
     return int(os.environ.get("SEGMENT_THREADS") or max(1, (os.cpu_count() or 2) // 2))
 
 
@@ -92,13 +101,13 @@ def tune_process(*, pipeline: bool = True) -> None:
     so this must run before torch is imported.
 
     `pipeline` (the app and the benchmarks, not training): glibc keeps freed memory for reuse, and OpenCV uses
-    `inference_threads()` threads, since the pipeline's stages are its parallelism (see `inference_threads`)."""
+    `opencv_threads()` threads."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if pipeline:
         _keep_freed_memory()
         import cv2
 
-        cv2.setNumThreads(inference_threads())
+        cv2.setNumThreads(opencv_threads())
 
 
 @functools.cache     # once per process: the Streamlit page calls tune_process on every rerun

@@ -67,3 +67,13 @@ def test_app_settings(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert settings.weights() == tmp_path / "w.safetensors" and settings.session_files_ttl_s() == 60
     assert settings.cache_dir() == tmp_path / "tiktok-cutout"
+
+
+def test_the_network_gets_every_core_and_opencv_half_unless_told(monkeypatch):
+    monkeypatch.delenv("SEGMENT_THREADS", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert (settings.network_threads(), settings.opencv_threads()) == (8, 4)
+    monkeypatch.setattr(os, "cpu_count", lambda: None)          # unknown: one of each
+    assert (settings.network_threads(), settings.opencv_threads()) == (1, 1)
+    monkeypatch.setenv("SEGMENT_THREADS", "3")
+    assert (settings.network_threads(), settings.opencv_threads()) == (3, 3)
