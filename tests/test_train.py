@@ -527,6 +527,26 @@ def test_init_from_weights_starts_where_they_left_off(run, data, tmp_path):
         train(TrainConfig(**{**cfg.__dict__, "decoder_channels": (32, 16, 8, 8, 8)}))
 
 
+def test_freeze_bn_keeps_the_running_statistics_and_still_learns(run, tmp_path):
+    from safetensors.torch import load_file
+
+    start = load_file(run["out"] / "best.safetensors")
+    stats = [k for k in start if k.endswith(("running_mean", "running_var"))]
+    assert stats
+    moved = {}
+    for freeze in (True, False):
+        cfg = TrainConfig(**{**run["cfg"].__dict__, "out": str(tmp_path / str(freeze)), "epochs": 1,
+                             "steps_per_epoch": 2, "init": str(run["out"] / "best.safetensors"),
+                             "freeze_bn": freeze})
+        train(cfg)
+        end = load_file(tmp_path / str(freeze) / "last.safetensors")
+        moved[freeze] = max(float((end[k].float() - start[k].float()).abs().max()) for k in stats)
+        if freeze:       # the learnt weights (BatchNorm's scale and shift among them) did change
+            assert any(not torch.equal(end[k].float(), start[k].float()) for k in start if k.endswith(".weight"))
+    assert moved[True] == 0 and moved[False] > 1e-3, moved
+    assert config_from_args(["--train", "x", "--freeze-bn"]).freeze_bn
+
+
 def test_early_stopping_with_plateau_scheduler(data, tmp_path):
     # A learning rate too small to change anything: the val score never improves after epoch 1.
     cfg = TrainConfig(train=(str(data / "set"),), out=str(tmp_path / "es"), epochs=5, val_fraction=0.25,

@@ -82,6 +82,7 @@ class TrainConfig:
     turn_every: int = 0                 # every n-th batch gets crops turned to (w, h): both orientations
     train_repeat: int = 1               # the --train sets count this many times against the pseudo-labelled ones
     ignore_band: tuple[float, float] | None = None   # soft labels inside (lo, hi) are not trained on
+    freeze_bn: bool = False             # BatchNorm keeps its running statistics (fine-tuning on small batches)
     zoom: tuple[float, float] = (0.45, 2.2)
     paste_prob: float = 0.5
     graphics_prob: float = 0.0          # flat graphics (stickers, captions) beside the people (train.data)
@@ -565,6 +566,15 @@ def _step(net: nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim
     return loss, logits, y
 
 
+def freeze_batchnorm(net: nn.Module) -> None:
+    """Every BatchNorm layer of `net` to eval mode: it normalises with its running statistics and no longer
+    updates them (its scale and shift still learn). For fine-tuning with small batches, whose statistics are
+    noisy (a batch of 8 crops on CPU against the 32 the weights may have been trained with)."""
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
 def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     sched: torch.optim.lr_scheduler.LambdaLR, prog: _Progress, saver: CheckpointSaver,
                     cfg: TrainConfig, *, epoch: int, steps: int, device: torch.device,
@@ -578,6 +588,8 @@ def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.O
         prog.loss_sum, prog.loss_n, prog.conf = 0.0, 0, (0, 0, 0, 0)
     amp = cfg.amp and device.type == "cuda"
     net.train()
+    if cfg.freeze_bn:
+        freeze_batchnorm(net)
     conf = Confusion(*prog.conf)
     bar = tqdm(loader, total=steps - prog.step_in_epoch, desc=f"epoch {epoch + 1}/{cfg.epochs}",
                disable=not show, mininterval=1.0 if sys.stderr.isatty() else 60.0)
