@@ -68,3 +68,54 @@ def test_calibrate_prints_the_steps_that_fit(tmp_path, capsys):
     # a deadline already past leaves the minimum
     assert calibrate.main([str(time.time()), "2", *flags]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == "1"
+
+
+def test_prepare_trims_what_travels_and_restore_puts_it_back(tmp_path):
+    """train/gpu/prepare.sh in a scratch repository, with a stand-in python that makes a pack of a chosen size and
+    no wheels: the shipped weights and pictures leave what a device call carries, and --restore brings them
+    back with nothing else changed; a pack too big for a call is refused."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    repo = tmp_path / "repo"
+    (repo / "train" / "gpu").mkdir(parents=True)
+    (repo / "train" / "gpu" / "prepare.sh").write_text((root / "train" / "gpu" / "prepare.sh").read_text())
+    for name, size in (("weights/default.safetensors", 1000), ("weights/default.int8.onnx", 500),
+                       ("docs/app.png", 300), ("docs/hero.webp", 200), ("model/code.py", 100)):
+        (repo / name).parent.mkdir(exist_ok=True)
+        (repo / name).write_bytes(b"x" * size)
+    (repo / ".gitignore").write_text("/.pack/\n/.whl/\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], check=True)
+    fake = tmp_path / "python"          # `-m train.pack` writes PACK_MB of data, everything else does nothing
+    fake.write_text('#!/bin/bash\nif [ "$2" = train.pack ]; then mkdir -p .pack/data && '
+                    'head -c $((PACK_MB * 1048576)) /dev/zero > .pack/data/blob; fi\n'
+                    '[ "$3" = freeze ] && echo simsimd==6.5.16; exit 0\n')
+    fake.chmod(0o755)
+
+    def prepare(*args, mb=1):
+        env = {**os.environ, "PY": str(fake), "PACK_MB": str(mb)}
+        return subprocess.run(["bash", "train/gpu/prepare.sh", *args], cwd=repo, env=env,
+                              capture_output=True, text=True)
+
+    def carried():
+        out = subprocess.run([*git, "ls-files", "-co", "--exclude-standard"], capture_output=True, text=True)
+        return set(out.stdout.split())
+
+    done = prepare("labels")
+    assert done.returncode == 0, done.stderr
+    assert "travels: 1 MiB" in done.stdout
+    assert carried() == {"model/code.py", "train/gpu/prepare.sh", ".gitignore"}
+    back = prepare("--restore")
+    assert back.returncode == 0, back.stderr
+    assert carried() == {"model/code.py", "train/gpu/prepare.sh", ".gitignore", "weights/default.safetensors",
+                         "weights/default.int8.onnx", "docs/app.png", "docs/hero.webp"}
+    status = subprocess.run([*git, "status", "--short"], capture_output=True, text=True).stdout.split("\n")
+    assert [s for s in status if s] == []
+    too_big = prepare("labels", mb=63)
+    assert too_big.returncode == 1 and "over 62 MiB" in too_big.stderr
+    prepare("--restore")

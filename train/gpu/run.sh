@@ -1,16 +1,10 @@
 #!/bin/bash
 # One call on a lent GPU machine (the workplace's `device` tool; 15 minutes of device time a session, 64 MiB sent,
 # files of at most 16 MiB back): unpack the data, time real training steps, train what fits by DEADLINE seconds,
-# and put each epoch's weights (fp16, 11 MB for Lite2) under $OUT as it ends. Prepare here, in the repo's root:
-#   python -m train.pack --out .pack/data --photos ... --negatives ... --pseudo L/train      (40 MiB)
-#   python -m train.gpu.make_init .pack/init.safetensors --encoder timm-tf_efficientnet_lite2     (11 MB, fp16)
-#   wheels the machine lacks into .whl/ (smp, albumentations, albucore, pydantic(-core), annotated-types,
-#   typing-inspection, typing-extensions, simsimd, stringzilla: cp312 manylinux; see the device README)
-#   what travels must stay under 64 MiB: the tracked tree is 14.3 MiB (12 of it the shipped weights and the
-#   README's pictures), so with the 40 MiB pack, the 11 MB init and 7.8 MiB of wheels it is over. Session 11 took
-#   weights/default.* and docs/*.png|webp out of the index for the call (git rm --cached, the paths added to
-#   .git/info/exclude) and put them back after it (git reset -- those paths; the exclude lines removed).
-# then: device run `DEADLINE=520 bash train/gpu/run.sh` with carry [".pack", ".whl"] and timeout_s 560.
+# and put each epoch's weights (fp16, 11 MB for Lite2) under $OUT as it ends. Prepare here, in the repo's root, with
+#   bash train/gpu/prepare.sh LABELS/train     (the data pack, the ImageNet start, the wheels; the tree trimmed)
+# then: device run `DEADLINE=520 bash train/gpu/run.sh` with carry [".pack", ".whl"] and timeout_s 560; commit the
+# epochs that come back at once (prepare.sh's header says how), then `bash train/gpu/prepare.sh --restore`.
 # Rehearse on a CPU first: SKIP_PIP=1 PY=.venv/bin/python OUT=/tmp/o EPOCHS=2 BATCH=4 WORKERS=2 DEADLINE=200 bash train/gpu/run.sh
 T0=$(date +%s)
 export PYTHONUNBUFFERED=1 TQDM_MININTERVAL=15
