@@ -547,6 +547,27 @@ def test_freeze_bn_keeps_the_running_statistics_and_still_learns(run, tmp_path):
     assert config_from_args(["--train", "x", "--freeze-bn"]).freeze_bn
 
 
+def test_amp_cpu_trains_under_bf16_autocast_and_still_learns(data, tmp_path, monkeypatch):
+    import train.loop as loop
+
+    seen = []
+    real = torch.autocast
+
+    def spy(device_type, *a, **k):
+        seen.append((device_type, k.get("enabled", True)))
+        return real(device_type, *a, **k)
+
+    monkeypatch.setattr(loop.torch, "autocast", spy)
+    base = dict(train=(str(data / "set"),), val_fraction=0.25, epochs=2, steps_per_epoch=12, **TINY)
+    rows = train(TrainConfig(out=str(tmp_path / "bf16"), amp_cpu=True, **base))["rows"]
+    assert seen and all(s == ("cpu", True) for s in seen)
+    assert rows[-1]["val_iou"] > 0.5 and rows[-1]["train_loss"] < rows[0]["train_loss"], rows
+    seen.clear()
+    train(TrainConfig(out=str(tmp_path / "fp32"), **{**base, "epochs": 1, "steps_per_epoch": 2}))
+    assert seen and all(s == ("cpu", False) for s in seen)        # off by default on the CPU
+    assert config_from_args(["--train", "x", "--amp-cpu"]).amp_cpu
+
+
 def test_early_stopping_with_plateau_scheduler(data, tmp_path):
     # A learning rate too small to change anything: the val score never improves after epoch 1.
     cfg = TrainConfig(train=(str(data / "set"),), out=str(tmp_path / "es"), epochs=5, val_fraction=0.25,

@@ -94,7 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps-per-epoch", type=int, default=0)
     p.add_argument("--patience", type=int, default=0, help="early stopping (0: off)")
     p.add_argument("--ckpt-minutes", type=float, default=10.0, help="mid-epoch state save interval")
-    p.add_argument("--no-amp", action="store_true")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on a GPU")
+    p.add_argument("--amp-cpu", action="store_true",
+                   help="bf16 autocast on the CPU too: ~1.6x faster steps where it has AVX512-BF16 or AMX")
     p.add_argument("--resume", metavar="STATE", help="state.pt (or its run folder) to continue")
     p.add_argument("--init", metavar="WEIGHTS", help="start from a .safetensors checkpoint (fine-tuning)")
     p.add_argument("--name", default="")
@@ -115,7 +117,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
         graphics_prob=a.graphics,
         photometric=not a.no_photometric, imagenet=not a.no_imagenet, seed=a.seed, workers=a.workers,
         threads=a.threads, steps_per_epoch=a.steps_per_epoch, patience=a.patience, ckpt_minutes=a.ckpt_minutes,
-        amp=not a.no_amp, resume=a.resume, init=a.init, name=a.name,
+        amp=not a.no_amp, amp_cpu=a.amp_cpu, resume=a.resume, init=a.init, name=a.name,
         command="python -m train " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:])),
     )
 

@@ -94,7 +94,8 @@ class TrainConfig:
     steps_per_epoch: int = 0            # 0: one pass over the training set
     patience: int = 0                   # early stopping after this many epochs without a better val score
     ckpt_minutes: float = 10.0
-    amp: bool = True                    # bf16 autocast, GPU only
+    amp: bool = True                    # bf16 autocast on a GPU
+    amp_cpu: bool = False               # bf16 autocast on the CPU too (fast where it has AVX512-BF16 or AMX)
     resume: str | None = None
     init: str | None = None             # start from these weights (fine-tuning); fresh optimiser and schedule
     name: str = ""
@@ -566,6 +567,11 @@ def _step(net: nn.Module, batch: dict[str, torch.Tensor], optimizer: torch.optim
     return loss, logits, y
 
 
+def autocast_on(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether training steps run under bf16 autocast: on a GPU unless --no-amp, on the CPU only with --amp-cpu."""
+    return cfg.amp and (device.type == "cuda" or cfg.amp_cpu)
+
+
 def freeze_batchnorm(net: nn.Module) -> None:
     """Every BatchNorm layer of `net` to eval mode: it normalises with its running statistics and no longer
     updates them (its scale and shift still learn). For fine-tuning with small batches, whose statistics are
@@ -586,7 +592,7 @@ def train_one_epoch(net: nn.Module, loader: DataLoader, optimizer: torch.optim.O
     """
     if prog.step_in_epoch == 0:
         prog.loss_sum, prog.loss_n, prog.conf = 0.0, 0, (0, 0, 0, 0)
-    amp = cfg.amp and device.type == "cuda"
+    amp = autocast_on(cfg, device)
     net.train()
     if cfg.freeze_bn:
         freeze_batchnorm(net)

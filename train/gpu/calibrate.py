@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 
 from train.__main__ import config_from_args
-from train.loop import _initial_model, _load_data, _optimiser, _step, epoch_loader
+from train.loop import _initial_model, _load_data, _optimiser, _step, autocast_on, epoch_loader
 
 
 def main(argv: list[str]) -> int:
     deadline, epochs = float(argv[0]), int(argv[1])
     cfg = config_from_args(argv[2:])
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    amp = cfg.amp and dev.type == "cuda"
+    amp = autocast_on(cfg, dev)
     model = _initial_model(cfg, 0).to(dev)
     Path(cfg.out).mkdir(parents=True, exist_ok=True)
     trainset, _ = _load_data(cfg, Path(cfg.out), 0)
