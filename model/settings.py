@@ -13,7 +13,7 @@
 | `SEGMENT_THREADS` | every core for a network pass, half of them for OpenCV | threads for a network pass (`network_threads`) and for OpenCV (`opencv_threads`) |
 | `XDG_CACHE_HOME` | `~/.cache` | where ONNX exports of checkpoints are cached (`cache_dir`) |
 | `RANK`, `LOCAL_RANK`, `WORLD_SIZE` | 0, 0, 1 | set by `torchrun` for distributed training (`distributed`) |
-| `OMP_WAIT_POLICY` | set to `PASSIVE` by `tune_process` unless already set | OpenMP, read when torch loads |
+| `OMP_WAIT_POLICY` | set to `PASSIVE` by `tune_process` unless already set (not for training) | OpenMP, read when torch loads |
 
 This module lives in `model` because `model`, `app` and `train` all need settings, and `model` is the one package
 the other two may import (`model` imports neither). It imports nothing from the project and nothing heavy, and
@@ -91,18 +91,22 @@ def distributed() -> Distributed:
                        world_size=int(os.environ.get("WORLD_SIZE", "1")))
 
 
-def tune_process(*, pipeline: bool = True) -> None:
+def tune_process(*, pipeline: bool = True, passive_wait: bool = True) -> None:
     """Process-wide settings the entry points apply first (app.cli, the Streamlit page, bench, train); safe to
     call again.
 
-    Always: OpenMP's waiting threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE unless set). Spinning
-    threads are ruinous when ffmpeg (or anything) shares the cores: measured here, the pipeline ran at 3.6 fps
-    with the default policy and 59 fps with PASSIVE on 2 busy cores. OpenMP reads it once, when torch loads it,
-    so this must run before torch is imported.
+    `passive_wait` (all but training): OpenMP's waiting threads sleep instead of spinning (OMP_WAIT_POLICY=PASSIVE
+    unless set). Spinning threads are ruinous when ffmpeg (or anything) shares the cores: measured here, the
+    pipeline ran at 3.6 fps with the default policy and 59 fps with PASSIVE on 2 busy cores. A training step is the
+    other way round, many short parallel regions back to back with nothing else on the cores: PASSIVE made it 1.7x
+    slower (`python -m bench.train_step`, Lite2, 352x224, batch 8, 2 cores, 2026-12-06: bf16 1.37 s against 0.80 s,
+    fp32 1.71 s against 1.45 s), so `python -m train` leaves OpenMP's default. OpenMP reads it once, when torch
+    loads it, so this must run before torch is imported.
 
     `pipeline` (the app and the benchmarks, not training): glibc keeps freed memory for reuse, and OpenCV uses
     `opencv_threads()` threads."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    if passive_wait:
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if pipeline:
         _keep_freed_memory()
         import cv2

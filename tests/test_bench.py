@@ -118,3 +118,14 @@ def test_graphics_check_draws_what_its_mask_says():
         assert 0.02 < drawn.mean() < 0.2
         drawn_in.add(tuple(img[70, 130]))                            # inside the box
     assert len(drawn_in) == 6 and (frame == 128).all()              # a new colour each frame; input untouched
+
+
+def test_train_step_bench_times_both_precisions(capsys):
+    from bench import train_step
+
+    assert train_step.main(["--encoder", "mobilenet_v2", "--size", "64x64", "--batch", "2", "--threads", "1",
+                            "--steps", "2", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    fp32, bf16, ratio = (float(re.search(pattern, out).group(1)) for pattern in
+                         (r"fp32\s+([0-9.]+) s/step", r"bf16\s+([0-9.]+) s/step", r"fp32 / bf16\s+([0-9.]+)x"))
+    assert fp32 > 0 and bf16 > 0 and ratio == pytest.approx(fp32 / bf16, rel=0.1)

@@ -37,6 +37,19 @@ def test_tune_process_sets_openmp_and_opencv_threads():
     assert python(code, SEGMENT_THREADS="1", OMP_WAIT_POLICY="ACTIVE") == "ACTIVE 1"    # an explicit setting wins
 
 
+def test_training_leaves_openmp_spinning():
+    """python -m train (and its step benchmark) keep OpenMP's default wait policy: PASSIVE made a step 1.7x slower."""
+    for module in ("train", "bench.train_step"):
+        code = ("import os, runpy, sys, contextlib, io\nsys.argv = ['x', '--help']\n"
+                "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+                f"    runpy.run_module('{module}', run_name='__main__')\n"
+                "print(os.environ.get('OMP_WAIT_POLICY'))")
+        assert python(code) == "None", module
+    code = "import os\nfrom model.settings import tune_process\ntune_process(pipeline=False)\n" \
+           "print(os.environ['OMP_WAIT_POLICY'])"
+    assert python(code) == "PASSIVE"       # evaluation, labelling, export: as before
+
+
 def test_every_limit_has_its_variable(monkeypatch):
     assert set(settings.LIMIT_VARIABLES) == {f.name for f in fields(Limits)}
     for name, (variable, kind) in settings.LIMIT_VARIABLES.items():

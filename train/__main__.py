@@ -20,7 +20,7 @@ import sys
 from model import settings
 
 if __name__ == "__main__":     # an entry point: tune the process before torch loads (OpenMP reads it then)
-    settings.tune_process(pipeline=False)
+    settings.tune_process(pipeline=False, passive_wait=False)
 
 import torch
 import torch.distributed as dist
