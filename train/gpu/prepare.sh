@@ -1,13 +1,14 @@
 #!/bin/bash
 # Get ready for one run.sh call on a lent GPU (the `device` tool), here, in the repository's root, in one go:
 #   bash train/gpu/prepare.sh LABELS/train [DATA]     # DATA: ../shared/datasets unless given
-# makes .pack/data (the photos, negatives and the Pose-labelled clips of LABELS/train, ~40 MiB; train.pack),
-# .pack/init.safetensors (the ImageNet start, fp16; ENCODER, default Lite2), .whl/ (the wheels the GPU machine
-# lacks, the versions of .venv), and takes the shipped weights, the README's pictures and weights/candidates/ out
+# makes .pack/data (the photos, negatives and the Pose-labelled clips of LABELS/train, ~35 MiB; train.pack),
+# .pack/init.safetensors (the ImageNet start in fp16, ENCODER, default Lite2; or INIT=W.safetensors: a run's weights
+# to go on from, e.g. a weights/candidates/ file), .whl/ (the wheels the GPU machine lacks, the versions of .venv),
+# and takes the shipped weights, the README's pictures and weights/candidates/ out
 # of what travels (64 MiB a call: the tree, the pack, the init and the wheels together). Then there:
 #   device run `DEADLINE=520 bash train/gpu/run.sh`, carry [".pack", ".whl"], timeout_s 560
 # and, here, at once:
-#   mkdir -p weights/candidates && cp FILES_AT/epoch*.safetensors weights/candidates/ && git add -f weights/candidates
+#   mkdir -p weights/candidates && cp FILES_AT/ep*.safetensors weights/candidates/ && git add -f weights/candidates
 #   && git commit       # the home folder and runs/ do not outlive a session: session 12's two GPU epochs were lost
 #   bash train/gpu/prepare.sh --restore      # the weights and pictures tracked again, nothing else changed
 set -euo pipefail
@@ -31,7 +32,11 @@ printf '%s\n' "$BEGIN" "${TRIM[@]/#//}" "$END" >> $EXCLUDE
 echo "packing the data"
 rm -rf .pack && $PY -m train.pack --out .pack/data --photos $DATA/photos/ccp $DATA/photos/vikram \
     --negatives $DATA/negatives/davis-no-people --pseudo "$LABELS" ${PACK_ARGS:---photo-quality 64 --frame-crf 23}
-$PY -m train.gpu.make_init .pack/init.safetensors --encoder $ENCODER
+if [ -n "${INIT:-}" ]; then          # a run's weights to start from instead (e.g. a weights/candidates/ file, fp16)
+    cp "$INIT" .pack/init.safetensors
+else
+    $PY -m train.gpu.make_init .pack/init.safetensors --encoder $ENCODER
+fi
 echo "fetching wheels"
 rm -rf .whl && mkdir .whl
 WHEELS=$($PY -m pip freeze | grep -i -E "^(segmentation[-_]models[-_]pytorch|albumentations|albucore|pydantic|pydantic[-_]core|annotated[-_]types|typing[-_]inspection|typing[-_]extensions|simsimd|stringzilla)==")
