@@ -8,8 +8,9 @@
 # of what travels (64 MiB a call: the tree, the pack, the init and the wheels together). Then there:
 #   device run `DEADLINE=520 bash train/gpu/run.sh`, carry [".pack", ".whl"], timeout_s 560
 # and, here, at once:
-#   mkdir -p weights/candidates && cp FILES_AT/ep*.safetensors weights/candidates/ && git add -f weights/candidates
-#   && git commit       # the home folder and runs/ do not outlive a session: session 12's two GPU epochs were lost
+#   mkdir -p weights/candidates && for f in FILES_AT/ep*.safetensors; do cp $f weights/candidates/RUN-${f##*/}; done
+#   git add -f weights/candidates && git commit    # the home folder and runs/ do not outlive a session: session 12's
+#                                                  # two GPU epochs were lost (RUN: a name for the run)
 #   bash train/gpu/prepare.sh --restore      # the weights and pictures tracked again, nothing else changed
 set -euo pipefail
 cd "$(git rev-parse --show-toplevel)"
