@@ -3,8 +3,8 @@
     python -m bench.train_step                                   # Lite2, 352x224 crops, batch 8, every core
     python -m bench.train_step --encoder timm-tf_efficientnet_lite0 --threads 1 --steps 6
 
-The same network, optimiser (AdamW) and loss (BCE + Dice) as `python -m train`, on random crops, so the data
-pipeline is not in the figure: the rounds alternate fp32 and bf16 (a shared machine drifts) and the table gives
+The training loop's own step (train.loop._step: network, BCE + Dice, AdamW with its schedule) on random crops, so
+the data pipeline is not in the figure: the rounds alternate fp32 and bf16 (a shared machine drifts) and the table gives
 each one's median seconds a step (the first steps of each round are warm-up and not counted) and the ratio.
 Where the CPU lacks bf16 instructions (AVX512-BF16 or AMX), bf16 is emulated and slower: keep --amp-cpu off there.
 """
@@ -22,20 +22,17 @@ if __name__ == "__main__":     # as python -m train does, before torch loads
 
 import torch  # noqa: E402
 
-from train.loop import TrainConfig, _initial_model, compute_loss  # noqa: E402
+from train.loop import TrainConfig, _initial_model, _optimiser, _step  # noqa: E402
 
 
-def step_seconds(net: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, bf16: bool,
-                 steps: int, warmup: int) -> list[float]:
+def step_seconds(net: torch.nn.Module, cfg: TrainConfig, batch: dict[str, torch.Tensor], bf16: bool, steps: int,
+                 warmup: int) -> list[float]:
+    """Seconds of each of `steps` calls of the training loop's own step (train.loop._step), after `warmup`."""
+    optimizer, sched, _ = _optimiser(cfg, net, warmup + steps)
     times = []
     for i in range(warmup + steps):
         t = time.perf_counter()
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            logits = net(x)
-        loss = compute_loss("bce+dice", logits.float(), y[:, 0].long(), None)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        _step(net, batch, optimizer, sched, cfg.loss, torch.device("cpu"), bf16)
         if i >= warmup:
             times.append(time.perf_counter() - t)
     return times
@@ -56,14 +53,14 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(a.threads)
     h, w = (int(v) for v in a.size.split("x"))
     torch.manual_seed(0)
-    net = _initial_model(TrainConfig(train=("unused",), encoder=a.encoder, imagenet=False), 0).train()
-    opt = torch.optim.AdamW(net.parameters(), 1e-5)
-    x = torch.rand(a.batch, 3, h, w)
-    y = (torch.rand(a.batch, 1, h, w) > 0.5).float()
+    cfg = TrainConfig(train=("unused",), encoder=a.encoder, imagenet=False, lr=1e-5)
+    net = _initial_model(cfg, 0).train()
+    batch = {"image": torch.randint(0, 256, (a.batch, 3, h, w), dtype=torch.uint8),
+             "mask": torch.randint(0, 2, (a.batch, h, w))}
     times: dict[bool, list[float]] = {False: [], True: []}
     for _ in range(a.rounds):
         for bf16 in (False, True):
-            times[bf16] += step_seconds(net, opt, x, y, bf16, a.steps, a.warmup)
+            times[bf16] += step_seconds(net, cfg, batch, bf16, a.steps, a.warmup)
     fp32, bf16 = statistics.median(times[False]), statistics.median(times[True])
     print(f"{a.encoder}, crops {h}x{w}, batch {a.batch}, {torch.get_num_threads()} threads, "
           f"{a.rounds} x {a.steps} timed steps each:")

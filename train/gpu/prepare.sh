@@ -17,8 +17,9 @@ cd "$(git rev-parse --show-toplevel)"
 TRIM=(weights/default.safetensors weights/default.int8.onnx weights/candidates docs/*.png docs/*.webp)
 EXCLUDE=.git/info/exclude
 BEGIN="# begin train/gpu/prepare.sh" END="# end train/gpu/prepare.sh"
+unexclude() { [ ! -f $EXCLUDE ] || sed -i "\|^$BEGIN\$|,\|^$END\$|d" $EXCLUDE; }
 if [ "${1:-}" = --restore ]; then
-    [ -f $EXCLUDE ] && sed -i "\|^$BEGIN\$|,\|^$END\$|d" $EXCLUDE
+    unexclude
     git reset -q -- weights docs
     git status --short
     exit 0
@@ -28,7 +29,7 @@ DATA=${2:-../shared/datasets}
 PY=${PY:-.venv/bin/python}
 ENCODER=${ENCODER:-timm-tf_efficientnet_lite2}
 mkdir -p "$(dirname $EXCLUDE)"
-[ -f $EXCLUDE ] && sed -i "\|^$BEGIN\$|,\|^$END\$|d" $EXCLUDE
+unexclude
 printf '%s\n' "$BEGIN" "${TRIM[@]/#//}" "$END" >> $EXCLUDE
 echo "packing the data"
 rm -rf .pack && $PY -m train.pack --out .pack/data --photos $DATA/photos/ccp $DATA/photos/vikram \
