@@ -36,7 +36,7 @@ class Frame:
     small: np.ndarray       # uint8 RGB at inference size (Segmenter.shrink): what the network sees
     grey: np.ndarray        # uint8 (h, w), `small`'s brightness: optical flow, smoothing, the guided filter
     crop: Crop              # the full-size frame cut at a box, for the second look (model.focus)
-    tag: object = None      # the caller's own (evaluation: the ground-truth mask)
+    tag: object = None      # the caller's own (evaluation: the ground-truth mask and the frame's name)
 
     @classmethod
     def rgb(cls, image: np.ndarray, segmenter, tag: object = None) -> "Frame":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import json
 import subprocess
@@ -251,13 +252,34 @@ def test_video_mask_npy_multiclass(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "best.safetensors").spec.classes == 3
 
 
+def test_frame_row_tells_a_cut_person_from_extra_finds():
+    from train.loop import frame_row
+
+    truth = np.zeros((100, 100), bool)
+    truth[40:60, 45:55] = True                                   # a small person in the middle
+    cut = truth.copy()
+    cut[50:60] = False                                           # her legs missed
+    extra = truth.copy()
+    extra[0:10, 0:10] = True                                     # a statue in the corner taken for a person
+    a, b = frame_row(cut, truth), frame_row(extra, truth)
+    assert a["iou"] == pytest.approx(0.5) and a["box_iou"] == pytest.approx(0.5) and a["outside"] == 0.0
+    assert a["precision"] == 1.0 and a["recall"] == pytest.approx(0.5)
+    assert b["iou"] == pytest.approx(200 / 300) and b["box_iou"] == 1.0 and b["outside"] == pytest.approx(0.01)
+    assert frame_row(np.zeros_like(truth), np.zeros_like(truth))["iou"] == 1.0
+
+
 def test_evaluate_matches_segmenter_and_reports_sets(run, data, tmp_path, capsys):
     weights = run["out"] / "best.safetensors"
-    out_json = tmp_path / "m.json"
-    assert evaluate_mod.main(["--weights", str(weights), "--data", str(data / "nested"), "--json", str(out_json)]) == 0
+    out_json, out_csv = tmp_path / "m.json", tmp_path / "frames.csv"
+    assert evaluate_mod.main(["--weights", str(weights), "--data", str(data / "nested"), "--json", str(out_json),
+                              "--per-frame", str(out_csv)]) == 0
     table = capsys.readouterr().out
     assert "nested/a" in table and "nested/b" in table and "overall" in table and "mIoU/img" in table
     res = json.loads(out_json.read_text())
+    with open(out_csv) as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["set"], r["name"]) for r in rows] == [(r.group, r.name) for r in find_records(data / "nested")]
+    assert np.mean([float(r["iou"]) for r in rows]) == pytest.approx(res["overall"]["mean_iou"], abs=1e-4)
     seg = Segmenter.from_checkpoint(weights, device="cpu")
     preds, targets, per_image = [], [], []
     for r in find_records(data / "nested"):

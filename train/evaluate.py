@@ -4,6 +4,9 @@
     python -m train.evaluate --weights weights/default.safetensors --val-split \\
         --data ../shared/datasets/photos/ccp ../shared/datasets/photos/vikram --json val.json
 
+    python -m train.evaluate --weights weights/default.safetensors --data ../shared/datasets/video-gt/davis \\
+        --every 3 --focus --infer-size 384 --per-frame frames.csv     # the balanced preset, frame by frame
+
 `--val-split` scores only the seeded validation part of the given training folders (the same records
 `python -m train` held out with the same --val-fraction/--split-seed); `--split run/split.json` reads the
 exact list a run wrote. The table has one row per set (per sub-folder for nested sets) and one overall:
@@ -14,6 +17,7 @@ recall and pixel accuracy.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -43,8 +47,9 @@ def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, recor
              val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
              infer_size: int | None = None, progress: bool = False, refine: RefineOptions | None = None,
              flicker: bool = False, every: int = 1, backend: str = "torch",
-             focus: Focus | None = None) -> dict[str, dict[str, float]]:
+             focus: Focus | None = None, per_frame: list[dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:
     """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records).
+    `per_frame`: a list that gets each frame's scores (train.loop.frame_row).
     `backend` as in Segmenter.from_checkpoint: "auto" scores what the app runs (the INT8 copy on a CPU)."""
     # Weights first: a wrong path should fail before minutes of data scanning.
     seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
@@ -55,7 +60,8 @@ def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, recor
             records = split_records(records, val_fraction, split_seed)[1]
     if not records:
         raise DataError("nothing to evaluate: no labelled images found")
-    return evaluate_frames(seg, records, progress=progress, refine=refine, flicker=flicker, every=every, focus=focus)
+    return evaluate_frames(seg, records, progress=progress, refine=refine, flicker=flicker, every=every, focus=focus,
+                           per_frame=per_frame)
 
 
 def format_table(results: dict[str, dict[str, Any]]) -> str:
@@ -92,21 +98,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=["torch", "onnx", "int8", "auto"], default="torch",
                    help="the network's runtime: torch (default), ONNX, its INT8 copy, or auto (what the app runs)")
     p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
+    p.add_argument("--per-frame", metavar="CSV", help="also write each frame's scores: IoU, precision, recall, "
+                   "IoU inside the labelled person's box (a person cut or missed) and predicted pixels outside it")
     a = p.parse_args(argv)
     if not a.data and not a.split:
         p.error("give --data DIR [DIR ...] or --split run/split.json")
+    rows: list[dict[str, Any]] | None = [] if a.per_frame else None
     try:
         records = read_split(a.split) if a.split else None
         results = evaluate(a.weights, a.data, records=records, val_split=a.val_split, val_fraction=a.val_fraction,
                            split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty(),
                            refine=RefineOptions() if a.refine == "app" else None, flicker=a.flicker,
-                           every=a.every, backend=a.backend, focus=Focus() if a.focus else None)
+                           every=a.every, backend=a.backend, focus=Focus() if a.focus else None,
+                           per_frame=rows)
     except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(format_table(results))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1, sort_keys=True))
+    if rows:
+        with open(a.per_frame, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: f"{v:.5f}" if isinstance(v, float) else v for k, v in r.items()} for r in rows)
     return 0
 
 

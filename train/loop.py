@@ -202,7 +202,8 @@ def compute_loss(kind: str, logits: torch.Tensor, target: torch.Tensor,
 
 def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = "bce+dice",
                     progress: bool = False, refine: RefineOptions | None = None,
-                    flicker: bool = False, every: int = 1, focus: Focus | None = None) -> dict[str, dict[str, float]]:
+                    flicker: bool = False, every: int = 1, focus: Focus | None = None,
+                    per_frame: list[dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:
     """Metrics on full frames, exactly as the app infers (Segmenter: long side resize, pad, threshold 0.5).
 
     Returns {"<group>": metrics, ..., "overall": metrics}; the loss is measured at inference resolution.
@@ -213,6 +214,7 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     `every`: the app's keyframes (model.matte.Keyframes): the network's matte on every k-th frame of a
     sequence, carried along optical flow to the frames between (implies `refine`, default options if None).
     `focus`: the app's person-focused second pass (model.focus) on every frame the network sees.
+    `per_frame`: a list that gets one row per frame (binary masks): frame_row's columns.
     """
     if every > 1 and refine is None:
         refine = RefineOptions()
@@ -224,7 +226,9 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     classes = segmenter.spec.classes
 
     def score(group: str, frame: Frame, matte: Matte) -> None:
-        img, mask, alpha = frame.image, frame.tag, matte.alpha(frame.guide)
+        img, (mask, name), alpha = frame.image, frame.tag, matte.alpha(frame.guide)
+        if per_frame is not None:
+            per_frame.append({"set": group, "name": name, **frame_row(alpha > 0.5, mask == 1)})
         if flicker:
             pred_meter, gt_meter = meters.setdefault(group, (FlickerMeter(), FlickerMeter()))
             pred_meter.update(alpha, img)
@@ -232,7 +236,7 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
         per_group.setdefault(group, Confusion()).update(torch.from_numpy(alpha > 0.5),
                                                         torch.from_numpy(mask.astype(np.int64)))
 
-    for img, mask, group, _ in tqdm(FrameSet(records), disable=not progress, desc="eval", leave=False):
+    for img, mask, group, name in tqdm(FrameSet(records), disable=not progress, desc="eval", leave=False):
         out, shapes = segmenter.logits([img])
         h, w = shapes[0]
         logits = out[:, :, :h, :w].float().cpu()     # the loss is taken on the CPU, where the target is
@@ -242,7 +246,7 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
             if group not in streams:
                 streams[group] = MatteStream(segmenter, every=every, refine=refine or RAW, focus=focus)
             # the network's output is at hand (for the loss): the stream uses it rather than running it again
-            for ready in streams[group].push([Frame.rgb(img, segmenter, tag=mask)],
+            for ready in streams[group].push([Frame.rgb(img, segmenter, tag=(mask, name))],
                                              [torch.sigmoid(logits[0, 0]).numpy()]):
                 score(group, *ready)
         else:
@@ -255,6 +259,27 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
         for ready in stream.flush():
             score(group, *ready)
     return _results(per_group, losses, mc, meters)
+
+
+def frame_row(pred: np.ndarray, truth: np.ndarray, margin: float = 0.25) -> dict[str, float]:
+    """One frame's scores (boolean masks of one size): IoU, precision, recall, and the same IoU inside the truth's
+    box grown by `margin` of its long side (`box_iou`), with the predicted pixels outside that box (`outside`, a
+    fraction of the frame). They tell a person missed or cut (low box_iou) from things or other people found
+    away from the labelled one (box_iou high, IoU lower, outside > 0). An empty truth: the box is the frame."""
+    inter, union = int((pred & truth).sum()), int((pred | truth).sum())
+    ys, xs = np.nonzero(truth)
+    box = np.zeros_like(truth)
+    if len(ys):
+        pad = margin * max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
+        box[max(0, int(ys.min() - pad)):int(ys.max() + pad) + 1, max(0, int(xs.min() - pad)):int(xs.max() + pad) + 1] = True
+    else:
+        box[:] = True
+    box_union = int(((pred | truth) & box).sum())
+    return {"iou": inter / union if union else 1.0,
+            "precision": inter / int(pred.sum()) if pred.any() else float(not truth.any()),
+            "recall": inter / int(truth.sum()) if truth.any() else 1.0,
+            "box_iou": int((pred & truth & box).sum()) / box_union if box_union else 1.0,
+            "outside": float((pred & ~box).mean())}
 
 
 def _results(per_group: dict[str, Confusion], losses: dict[str, list[float]], mc: dict[str, list[dict[str, float]]],
