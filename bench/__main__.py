@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--mode", default="cutout")
     p.add_argument("--focus", choices=["preset", "on", "off"], default="preset",
                    help="the person-focused second pass: as each preset says (default), or forced on/off")
+    p.add_argument("--keyframes", type=int, metavar="K",
+                   help="the network on every K-th frame in every preset run (the CLI's --keyframes; default: each preset's)")
     p.add_argument("--backends", nargs="+", default=["int8", "onnx", "torch"], choices=["int8", "onnx", "torch"],
                    help="for the model-only table (the pipeline runs what the app runs: backend auto)")
     p.add_argument("--model-only", action="store_true", help="skip start-up, the transcode and pipeline runs")
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
                 preset = PRESETS[name]
                 if args.focus != "preset":
                     preset = dataclasses.replace(preset, focus=args.focus == "on")
+                if args.keyframes:
+                    preset = dataclasses.replace(preset, keyframe_every=args.keyframes)
                 seg = at_preset(base, preset)
                 floors, walls, ratios, peaks = [], [], [], []
                 for _ in range(args.repeat):

@@ -16,6 +16,7 @@ consecutive frames over pixels whose picture did not change; IoU needs ground tr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
@@ -84,8 +85,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gif", type=Path, help="also write a raw | default side-by-side mask GIF of the first clip")
     p.add_argument("--preset", choices=list(PRESETS),
                    help="run the network at this preset's size, and add a row for the preset with its keyframes")
+    p.add_argument("--keyframes", type=int, metavar="K",
+                   help="with --preset: the network on every K-th frame instead of the preset's (the CLI's --keyframes)")
     args = p.parse_args(argv)
+    if args.keyframes and not args.preset:
+        p.error("--keyframes needs --preset")
     preset = PRESETS[args.preset] if args.preset else None
+    if preset and args.keyframes:
+        preset = dataclasses.replace(preset, keyframe_every=args.keyframes)
     seg = load_segmenter(args.weights, backend="auto", preset=preset)    # no preset: the trained size
     print(f"model: {seg.name}, inference size {seg.infer_size}, backend {seg.backend}")
     print(f"{'sequence':<18} {'setting':<20} {'IoU':>7} {'flicker':>9} {'vs raw':>7} {'refine ms':>10}")

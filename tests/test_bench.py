@@ -38,11 +38,43 @@ def test_bench_pipeline_rows_run_without_torch(tmp_path):
              "sys.meta_path.insert(0, Watch())\n"
              "from bench.__main__ import main\n"
              f"main(['--input', {str(clip)!r}, '--presets', 'fast', '--repeat', '1', '--startup-runs', '0', "
-             f"'--backends', 'int8', '--frames', '2', '--workdir', {str(tmp_path / 'w')!r}])\n")
+             f"'--backends', 'int8', '--frames', '2', '--keyframes', '2', '--workdir', {str(tmp_path / 'w')!r}])\n")
     out = subprocess.run([sys.executable, "-c", watch], capture_output=True, text=True, check=True).stdout
     lines = out.splitlines()
     row = next(i for i, line in enumerate(lines) if line.split()[:1] == ["fast"])
     assert "TORCH IMPORTED" in lines[row + 1:], out
+    assert lines[row].split()[2] == "2"                       # --keyframes overrides fast's every 4th frame
+
+
+def test_flicker_bench_rows_for_sequences_clips_and_the_preset(tmp_path, capsys, tiny_weights):
+    """bench.flicker on a generated labelled sequence and a generated clip: every setting, the preset's own row
+    (at --keyframes' interval) and the ground truth's flicker, then the means relative to raw."""
+    import cv2
+    import numpy as np
+
+    from bench.flicker import main as flicker_main
+
+    seq = tmp_path / "video-gt" / "davis" / "walk"
+    (seq / "images").mkdir(parents=True)
+    (seq / "masks").mkdir()
+    for t in range(5):
+        img = np.full((48, 64, 3), 40, np.uint8)
+        mask = np.zeros((48, 64), np.uint8)
+        mask[10:40, 8 + 5 * t:24 + 5 * t] = 255                     # a person walking right
+        img[mask > 0] = 220
+        cv2.imwrite(str(seq / "images" / f"{t:05d}.jpg"), img)
+        cv2.imwrite(str(seq / "masks" / f"{t:05d}.png"), mask)
+    (tmp_path / "videos").mkdir()
+    make_clip(tmp_path / "videos" / "tiktok_dance_0.mp4", size="64x48", seconds=0.3, audio=False)
+    flicker_main(["--weights", str(tiny_weights), "--data", str(tmp_path), "--clips", "1", "--preset", "balanced",
+                  "--keyframes", "2"])
+    out = capsys.readouterr().out
+    for name in ("walk", "tiktok_dance_0"):
+        assert re.search(rf"^{name} +balanced \(every 2\) ", out, re.M), out
+    assert re.search(r"^walk +ground truth +1\.0000 ", out, re.M)     # the truth scores itself 1
+    assert re.search(r"^  balanced \(every 2\) +\d\.\d\d$", out, re.M)
+    with pytest.raises(SystemExit):
+        flicker_main(["--data", str(tmp_path), "--keyframes", "2"])          # --keyframes needs a preset
 
 
 def test_mediapipe_comparison_runs_end_to_end(tmp_path, capsys, tiny_weights, fake_mediapipe_python):
