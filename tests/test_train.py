@@ -222,6 +222,23 @@ def test_graphics_are_never_people_and_are_placed_clear_of_the_person(data):
         TrainConfig(train=("x",), graphics_prob=1.5)
 
 
+def test_second_person_pasted_into_labelled_crops(data):
+    """--second-person: another labelled person pasted into a labelled crop; both are people in the target."""
+    recs = find_records(data / "set")
+    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, paste_prob=0.0)
+    plain, two = TrainSet(recs, cfg, seed=0), TrainSet(recs, dataclasses.replace(cfg, second_person=1.0), seed=0)
+    gained = 0
+    for i in range(8):
+        a, b = plain[i]["mask"] == 1, two[i]["mask"] == 1
+        assert not (a & ~b).any()                      # the crop's own person is still all person
+        gained += int((b & ~a).sum() > 20)
+        assert not torch.equal(plain[i]["image"], two[i]["image"]) or torch.equal(a, b)
+    assert gained >= 6                                 # a second person, visible, on (nearly) every crop
+    assert config_from_args(["--train", "A", "--second-person", "0.4"]).second_person == 0.4
+    with pytest.raises(ValueError, match="probabilities"):
+        TrainConfig(train=("x",), second_person=2.0)
+
+
 def test_coco_person_masks_with_crowd_ignored(tmp_path):
     ann, images, _ = write_coco(tmp_path)
     recs = coco_records(ann, images)

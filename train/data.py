@@ -251,6 +251,10 @@ class AugmentConfig:
     # person (the shipped v4 did, on frames without people). They are placed clear of the person (see
     # draw_graphics): one painted over a dancer's shirt would teach that a flat-coloured shirt is not a person.
     graphics_prob: float = 0.0
+    # Another person pasted beside (or over) the one a labelled crop shows, with this probability: nearly every
+    # training image has one person (the teacher, MediaPipe Pose, labels only one), and a network trained long on
+    # them learns to keep one and drop the rest (the session-14 Lite2 candidate, on a clip of two children).
+    second_person: float = 0.0
 
 
 GRAPHIC_WORDS = ("POV", "wait for it", "#fyp", "#dance", "part 2", "LOL", "omg", "tutorial", "new trend",
@@ -405,6 +409,9 @@ class TrainSet(Dataset):
                 bimg, bt = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
                                  zoom_range=(0.8, 1.6))
                 img, t = _over(img, t, bimg, bt)
+        if i < self.n_pos and self.positives and self.cfg.second_person > 0 \
+                and rng.random() < self.cfg.second_person:
+            img, t = self._paste(img, t, cfg, rng)      # two people in the crop: both are people
         if self.cfg.graphics_prob > 0 and rng.random() < self.cfg.graphics_prob:
             img, t = draw_graphics(img, t, rng)
         mask = np.where(t < 0, IGNORE, t > 0.5).astype(np.int64)
