@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(results))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=1, sort_keys=True))
+    if rows is not None and not rows:
+        print(f"no per-frame scores for multi-class sets: {a.per_frame} not written", file=sys.stderr)
     if rows:
         with open(a.per_frame, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
