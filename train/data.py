@@ -409,8 +409,7 @@ class TrainSet(Dataset):
                 bimg, bt = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
                                  zoom_range=(0.8, 1.6))
                 img, t = _over(img, t, bimg, bt)
-        if i < self.n_pos and self.positives and self.cfg.second_person > 0 \
-                and rng.random() < self.cfg.second_person:
+        if i < self.n_pos and self.cfg.second_person > 0 and rng.random() < self.cfg.second_person:
             img, t = self._paste(img, t, cfg, rng)      # two people in the crop: both are people
         if self.cfg.graphics_prob > 0 and rng.random() < self.cfg.graphics_prob:
             img, t = draw_graphics(img, t, rng)

@@ -47,7 +47,7 @@ from train.data import (
     IGNORE, AugmentConfig, FrameSet, Record, TrainSet, coco_records, find_records, oriented_order, split_records,
     write_split,
 )
-from train.metrics import Confusion, multiclass_iou
+from train.metrics import Confusion, counts, multiclass_iou, scores
 
 STATE_FILE = "state.pt"
 
@@ -229,7 +229,7 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
     def score(group: str, frame: Frame, matte: Matte) -> None:
         img, (mask, name), alpha = frame.image, frame.tag, matte.alpha(frame.guide)
         if per_frame is not None:
-            per_frame.append({"set": group, "name": name, **frame_row(alpha > 0.5, mask == 1)})
+            per_frame.append({"set": group, "name": name, **frame_row(alpha > 0.5, mask)})
         if flicker:
             pred_meter, gt_meter = meters.setdefault(group, (FlickerMeter(), FlickerMeter()))
             pred_meter.update(alpha, img)
@@ -263,24 +263,24 @@ def evaluate_frames(segmenter: Segmenter, records: list[Record], *, loss: str = 
 
 
 def frame_row(pred: np.ndarray, truth: np.ndarray, margin: float = 0.25) -> dict[str, float]:
-    """One frame's scores (boolean masks of one size): IoU, precision, recall, and the same IoU inside the truth's
-    box grown by `margin` of its long side (`box_iou`), with the predicted pixels outside that box (`outside`, a
+    """One frame's scores (`pred` boolean, `truth` a mask of the same size: 1 person, IGNORE not scored): IoU,
+    precision and recall (train.metrics.scores, as the tables count them), the same IoU inside the truth's box
+    grown by `margin` of its long side (`box_iou`), and the predicted pixels outside that box (`outside`, a
     fraction of the frame). They tell a person missed or cut (low box_iou) from things or other people found
     away from the labelled one (box_iou high, IoU lower, outside > 0). An empty truth: the box is the frame."""
-    inter, union = int((pred & truth).sum()), int((pred | truth).sum())
-    ys, xs = np.nonzero(truth)
-    box = np.zeros_like(truth)
+    target = torch.from_numpy(np.asarray(truth, np.int64))
+    ys, xs = np.nonzero(np.asarray(truth) == 1)
+    box = np.zeros(target.shape, bool)
     if len(ys):
         pad = margin * max(ys.max() - ys.min() + 1, xs.max() - xs.min() + 1)
         box[max(0, int(ys.min() - pad)):int(ys.max() + pad) + 1, max(0, int(xs.min() - pad)):int(xs.max() + pad) + 1] = True
     else:
         box[:] = True
-    box_union = int(((pred | truth) & box).sum())
-    return {"iou": inter / union if union else 1.0,
-            "precision": inter / int(pred.sum()) if pred.any() else float(not truth.any()),
-            "recall": inter / int(truth.sum()) if truth.any() else 1.0,
-            "box_iou": int((pred & truth & box).sum()) / box_union if box_union else 1.0,
-            "outside": float((pred & ~box).mean())}
+    p = torch.from_numpy(pred)
+    whole = scores(*counts(p, target))
+    in_box = scores(*counts(p, torch.where(torch.from_numpy(box), target, IGNORE)))
+    return {"iou": whole["iou"], "precision": whole["precision"], "recall": whole["recall"],
+            "box_iou": in_box["iou"], "outside": float((pred & ~box).mean())}
 
 
 def _results(per_group: dict[str, Confusion], losses: dict[str, list[float]], mc: dict[str, list[dict[str, float]]],
