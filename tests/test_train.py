@@ -564,6 +564,12 @@ def test_init_from_weights_starts_where_they_left_off(run, data, tmp_path):
     assert row["val_mean_iou"] == pytest.approx(run["summary"]["best"], abs=0.02)
     with pytest.raises(ValueError, match="--init weights"):
         train(TrainConfig(**{**cfg.__dict__, "decoder_channels": (32, 16, 8, 8, 8)}))
+    # The inference size is no part of the network: weights made for one size go on training at another.
+    from model import load_checkpoint
+
+    bigger = TrainConfig(**{**cfg.__dict__, "out": str(tmp_path / "ft384"), "infer_size": cfg.infer_size + 32})
+    train(bigger)
+    assert load_checkpoint(tmp_path / "ft384" / "best.safetensors").spec.infer_size == cfg.infer_size + 32
 
 
 def test_freeze_bn_keeps_the_running_statistics_and_still_learns(run, tmp_path):

@@ -519,7 +519,8 @@ def _initial_model(cfg: TrainConfig, rank: int) -> nn.Module:
         from model import load_checkpoint
 
         init = load_checkpoint(cfg.init)
-        if init.spec != spec:
+        # The inference size is not part of the network: weights trained at 320 px may go on at 384.
+        if dataclasses.replace(init.spec, infer_size=spec.infer_size) != spec:
             raise ValueError(f"--init weights are {init.spec}, but this run builds {spec}")
         model.load_state_dict(init.model.state_dict())
     elif cfg.imagenet and not cfg.resume:
