@@ -239,6 +239,23 @@ def test_second_person_pasted_into_labelled_crops(data):
         TrainConfig(train=("x",), second_person=2.0)
 
 
+def test_pasted_person_ends_at_its_pictures_edge(tmp_path):
+    """A pasted person cut by its photo's edge brings no streak of replicated pixels labelled person: at a zoom
+    out, the pasted label covers exactly the pasted picture (a red photo, all person, over a black crop)."""
+    (tmp_path / "set" / "images").mkdir(parents=True)
+    (tmp_path / "set" / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "set" / "images" / "a.png"), np.full((48, 32, 3), (0, 0, 255), np.uint8))
+    cv2.imwrite(str(tmp_path / "set" / "masks" / "a.png"), np.full((48, 32), 255, np.uint8))
+    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, zoom=(0.3, 0.5))
+    ds = TrainSet(find_records(tmp_path / "set"), cfg, seed=0)
+    for seed in range(6):
+        img, t = ds._paste(np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.float32), cfg,
+                           np.random.default_rng(seed))
+        person, red = t > 0.5, img[..., 0] > 127        # the sets load as RGB
+        assert 0 < person.mean() < 0.8                 # the photo ends inside the crop; beyond it, background
+        assert (person ^ red).mean() < 0.03            # person where the picture is, and only there
+
+
 def test_coco_person_masks_with_crowd_ignored(tmp_path):
     ann, images, _ = write_coco(tmp_path)
     recs = coco_records(ann, images)

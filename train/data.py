@@ -315,9 +315,11 @@ def _graphic_layer(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
-          zoom_range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+          zoom_range: tuple[float, float] | None = None, cut: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """An aspect-preserving random crop at a random scale (zoom out shows small people with context,
-    zoom in the close TikTok framing), small rotation and flip, in one affine warp: no squashing ever."""
+    zoom in the close TikTok framing), small rotation and flip, in one affine warp: no squashing ever.
+    `cut`: nothing of the mask beyond the image's edge (a person to paste elsewhere ends where its picture
+    did, instead of trailing a streak of replicated pixels labelled person)."""
     h, w = img.shape[:2]
     oh, ow = cfg.size
     lo, hi = zoom_range or cfg.zoom
@@ -333,7 +335,8 @@ def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     # Replicate padding matches what the Segmenter does beyond the frame edge.
     out_img = cv2.warpAffine(img, m, (ow, oh), flags=interp, borderMode=cv2.BORDER_REPLICATE)
-    out_mask = cv2.warpAffine(mask, m, (ow, oh), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    out_mask = cv2.warpAffine(mask, m, (ow, oh), flags=cv2.INTER_NEAREST,
+                              borderMode=cv2.BORDER_CONSTANT if cut else cv2.BORDER_REPLICATE, borderValue=0)
     return out_img, out_mask
 
 
@@ -390,7 +393,7 @@ class TrainSet(Dataset):
         img, t = self._target(self.positives[int(rng.integers(len(self.positives)))])
         # The smallest pasted person follows --zoom when it goes below the default, so a run asking for small
         # people (video frames: a dancer ~80 px tall at long side 320) also gets them on real backgrounds.
-        fg, ft = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
+        fg, ft = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3), cut=True)
         return _over(fg, ft, bg, bg_t)
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
