@@ -240,17 +240,23 @@ def test_second_person_pasted_into_labelled_crops(data):
 
 
 def test_pasted_person_ends_at_its_pictures_edge(tmp_path):
-    """A pasted person cut by its photo's edge brings no streak of replicated pixels labelled person: at a zoom
-    out, the pasted label covers exactly the pasted picture (a red photo, all person, over a black crop)."""
-    (tmp_path / "set" / "images").mkdir(parents=True)
-    (tmp_path / "set" / "masks").mkdir()
-    cv2.imwrite(str(tmp_path / "set" / "images" / "a.png"), np.full((48, 32, 3), (0, 0, 255), np.uint8))
-    cv2.imwrite(str(tmp_path / "set" / "masks" / "a.png"), np.full((48, 32), 255, np.uint8))
-    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, zoom=(0.3, 0.5))
-    ds = TrainSet(find_records(tmp_path / "set"), cfg, seed=0)
-    for seed in range(6):
-        img, t = ds._paste(np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.float32), cfg,
-                           np.random.default_rng(seed))
+    """A person cut by its photo's edge brings no streak of replicated pixels labelled person onto another
+    background: at a zoom out, the label covers exactly the picture (a red photo, all person, over black), both
+    for a person pasted into a crop and for a crop's person moved onto a frame without people."""
+    for name, colour, value in (("set", (0, 0, 255), 255), ("neg", (0, 0, 0), 0)):
+        (tmp_path / name / "images").mkdir(parents=True)
+        (tmp_path / name / "masks").mkdir()
+        cv2.imwrite(str(tmp_path / name / "images" / "a.png"), np.full((48, 32, 3), colour, np.uint8))
+        cv2.imwrite(str(tmp_path / name / "masks" / "a.png"), np.full((48, 32), value, np.uint8))
+    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, zoom=(0.3, 0.5), paste_prob=1.0)
+    ds = TrainSet(find_records(tmp_path / "set"), cfg, negatives=find_records(tmp_path / "neg"), seed=0)
+    samples = [ds._paste(np.zeros((64, 64, 3), np.uint8), np.zeros((64, 64), np.float32), cfg,
+                         np.random.default_rng(seed)) for seed in range(4)]
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        sample = ds[0]
+        samples.append((sample["image"].permute(1, 2, 0).numpy(), sample["soft"].numpy()))
+    for img, t in samples:
         person, red = t > 0.5, img[..., 0] > 127        # the sets load as RGB
         assert 0 < person.mean() < 0.8                 # the photo ends inside the crop; beyond it, background
         assert (person ^ red).mean() < 0.03            # person where the picture is, and only there

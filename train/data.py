@@ -315,11 +315,10 @@ def _graphic_layer(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
-          zoom_range: tuple[float, float] | None = None, cut: bool = False) -> tuple[np.ndarray, np.ndarray]:
+          zoom_range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An aspect-preserving random crop at a random scale (zoom out shows small people with context,
     zoom in the close TikTok framing), small rotation and flip, in one affine warp: no squashing ever.
-    `cut`: nothing of the mask beyond the image's edge (a person to paste elsewhere ends where its picture
-    did, instead of trailing a streak of replicated pixels labelled person)."""
+    Also gives where the crop shows the picture (True) rather than its replicated border (`_cut`)."""
     h, w = img.shape[:2]
     oh, ow = cfg.size
     lo, hi = zoom_range or cfg.zoom
@@ -335,9 +334,16 @@ def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     # Replicate padding matches what the Segmenter does beyond the frame edge.
     out_img = cv2.warpAffine(img, m, (ow, oh), flags=interp, borderMode=cv2.BORDER_REPLICATE)
-    out_mask = cv2.warpAffine(mask, m, (ow, oh), flags=cv2.INTER_NEAREST,
-                              borderMode=cv2.BORDER_CONSTANT if cut else cv2.BORDER_REPLICATE, borderValue=0)
-    return out_img, out_mask
+    out_mask = cv2.warpAffine(mask, m, (ow, oh), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REPLICATE)
+    inside = cv2.warpAffine(np.ones((h, w), np.uint8), m, (ow, oh), flags=cv2.INTER_NEAREST,
+                            borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return out_img, out_mask, inside
+
+
+def _cut(t: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    """A person about to go onto another background ends where its picture did: beyond the edge the replicated
+    border (right for the crop's own picture, as the Segmenter pads) would paste a streak labelled person."""
+    return np.where(inside, t, np.float32(0))
 
 
 def photometric_transform() -> A.Compose:
@@ -393,25 +399,25 @@ class TrainSet(Dataset):
         img, t = self._target(self.positives[int(rng.integers(len(self.positives)))])
         # The smallest pasted person follows --zoom when it goes below the default, so a run asking for small
         # people (video frames: a dancer ~80 px tall at long side 320) also gets them on real backgrounds.
-        fg, ft = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3), cut=True)
-        return _over(fg, ft, bg, bg_t)
+        fg, ft, inside = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
+        return _over(fg, _cut(ft, inside), bg, bg_t)
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         i, turn = item if isinstance(item, tuple) else (item, 0)
         cfg = self.cfg if not turn else dataclasses.replace(self.cfg, size=self.cfg.size[::-1])
         rng = np.random.default_rng([self.seed, self.epoch, i])
         if not self.binary:
-            img, mask = _warp(*self.records[i].load(), cfg, rng)
+            img, mask, _ = _warp(*self.records[i].load(), cfg, rng)
             return self._out(img, mask.astype(np.int64), None, rng)
-        img, t = _warp(*self._target(self.records[i]), cfg, rng)
+        img, t, inside = _warp(*self._target(self.records[i]), cfg, rng)
         if self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
             if i >= self.n_pos:
                 img, t = self._paste(img, t, cfg, rng)
             elif self.negatives:
                 # The person moves to a new background: breaks the photo sets' background/person shortcuts.
-                bimg, bt = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
-                                 zoom_range=(0.8, 1.6))
-                img, t = _over(img, t, bimg, bt)
+                bimg, bt, _ = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg,
+                                    rng, zoom_range=(0.8, 1.6))
+                img, t = _over(img, _cut(t, inside), bimg, bt)
         if i < self.n_pos and self.cfg.second_person > 0 and rng.random() < self.cfg.second_person:
             img, t = self._paste(img, t, cfg, rng)      # two people in the crop: both are people
         if self.cfg.graphics_prob > 0 and rng.random() < self.cfg.graphics_prob:
