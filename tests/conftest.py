@@ -119,9 +119,10 @@ def _private_cache(tmp_path_factory):
 @pytest.fixture
 def fake_mediapipe_python(tmp_path) -> Path:
     """A 'python' whose mediapipe is a stand-in, for the MediaPipe teacher (train/mediapipe_teacher.py) without
-    MediaPipe's own venv. Selfie Segmentation: every bright pixel is a person (confidence 1). Pose: the same
-    pixels at confidence 0.6 + 0.05 * (frames it has been fed before), so a test can tell that it saw every frame
-    in order (video mode), and no mask at all (no pose) for a frame with no bright pixel."""
+    MediaPipe's own venv. Selfie Segmentation: every bright pixel is a person (confidence 1). Pose follows one
+    person, the largest bright region, at confidence 0.6 + 0.05 * (frames it has been fed before), so a test can
+    tell that it saw every frame in order (video mode), and gives no mask at all (no pose) for a frame with no
+    bright pixel."""
     import stat
 
     fake = tmp_path / "fake-mediapipe" / "mediapipe"
@@ -142,7 +143,9 @@ def fake_mediapipe_python(tmp_path) -> Path:
         "    def __enter__(self): return self\n"
         "    def __exit__(self, *a): pass\n"
         "    def process(self, rgb):\n"
-        "        person = rgb.mean(axis=2) > 127\n"
+        "        import cv2\n"
+        "        n, ids, stats, _ = cv2.connectedComponentsWithStats((rgb.mean(axis=2) > 127).astype(np.uint8))\n"
+        "        person = ids == 1 + int(np.argmax(stats[1:, 4])) if n > 1 else np.zeros(rgb.shape[:2], bool)\n"
         "        conf = np.float32(min(1.0, 0.6 + 0.05 * self.seen))\n"
         "        self.seen += 1\n"
         "        return types.SimpleNamespace(segmentation_mask=person * conf if person.any() else None)\n"

@@ -415,6 +415,37 @@ def test_pose_teacher_labels_a_folder_of_clips_in_video_mode(tmp_path, fake_medi
     assert np.isclose(target.max(), 153 / 255) and target.min() == 0 and rec.load()[1].max() == 1
 
 
+def test_pose_teacher_follows_more_people_when_asked(tmp_path, fake_mediapipe_python, capsys):
+    """--people 2: a second Pose tracker sees the frame with the first one's person painted out, so it follows
+    the next person (the stand-in follows the largest bright region: the big box, then the small one)."""
+    frames = []
+    for i in range(4):
+        img = np.zeros((64, 96, 3), np.uint8)
+        img[8:56, 6 + i:30 + i] = 255                  # the big one
+        if i != 3:
+            img[30:50, 70:80] = 255                    # the small one, gone in the last frame
+        frames.append(img)
+    clip = tmp_path / "two.mp4"
+    enc = subprocess.Popen(["ffmpeg", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "96x64", "-r", "10",
+                            "-i", "-", "-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", str(clip)],
+                           stdin=subprocess.PIPE)
+    enc.communicate(b"".join(f.tobytes() for f in frames))
+    for people in (1, 2):
+        out = tmp_path / f"p{people}"
+        assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--input", str(clip),
+                               "--out", str(out), "--people", str(people)]) == 0
+        said = capsys.readouterr().out
+        for i, img in enumerate(frames):
+            conf = cv2.imread(str(out / "masks" / f"two_{i:05d}.png"), cv2.IMREAD_GRAYSCALE)
+            assert conf[30, 10 + i] > 100 and conf[2, 50] == 0        # the big one always; never the background
+            assert (conf[40, 75] > 100) == (people == 2 and i != 3)   # the small one only when followed
+        assert json.loads((out / "labels.json").read_text())["people"] == people
+    assert "more than one person in 3" in said
+    assert label_mod.main(["--mediapipe-python", str(fake_mediapipe_python), "--solution", "selfie", "--input",
+                           str(clip), "--out", str(tmp_path / "x"), "--people", "2"]) == 1
+    assert "only with MediaPipe Pose" in capsys.readouterr().err
+
+
 def test_label_with_selfie_segmentation_and_its_errors(tmp_path, fake_mediapipe_python, capsys):
     """--solution selfie on a folder of images; a python without mediapipe is one clear error; MediaPipe failing
     mid-way leaves nothing behind (no half set, no picture without its mask)."""

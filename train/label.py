@@ -6,8 +6,8 @@
     python -m train.label --weights weights/default.safetensors --input clip.mp4 --out runs/labels/clip
 
 Teachers: MediaPipe Pose (the default with --mediapipe-python: video mode, every frame of a clip fed in order,
-one person, no mask where it finds no pose), MediaPipe Selfie Segmentation (`--solution selfie`), or trained
-weights (`--weights`). train/mediapipe_teacher.py says more about MediaPipe.
+one person, or N with `--people N`; no mask where it finds no pose), MediaPipe Selfie Segmentation (`--solution
+selfie`), or trained weights (`--weights`). train/mediapipe_teacher.py says more about MediaPipe.
 
 --input is a video, a folder of videos (each becomes a set of its own: OUT/<clip>/images, masks) or a folder of
 images (the frames of one clip, in name order). Each set gets `images/<stem>.png` (lossless: the pixels the
@@ -53,10 +53,13 @@ class SetReport:
     no_mask: int        # kept frames the teacher gave no mask (Pose: no pose found)
     path: str = ""
     soft: bool = True
+    people: int = 1         # how many people the teacher followed (Pose, --people)
+    more_people: int | None = None      # written frames in which it found more than one (clips only)
 
     def line(self) -> str:
+        more = f", more than one person in {self.more_people}" if self.more_people is not None else ""
         return (f"{self.name}: {self.written} frames labelled by {self.teacher} ({self.frames_read} read, "
-                f"{self.no_mask} skipped without a mask)")
+                f"{self.no_mask} skipped without a mask{more})")
 
 
 def iter_video(path: str | Path) -> Iterator[np.ndarray]:
@@ -119,30 +122,33 @@ class _SetWriter:
 
 
 def _label_one(src: Path, out: Path, *, seg: Segmenter | None, python: str | None, solution: str, every: int,
-               max_frames: int, max_side: int) -> SetReport:
+               max_frames: int, max_side: int, people: int) -> SetReport:
     writer = _SetWriter(out)
     try:
         if seg is None and _is_video(src):      # MediaPipe reads the clip itself: it must see every frame
             with tempfile.TemporaryDirectory() as tmp:
-                clip = label_clip(python, src, Path(tmp), every=every, max_side=max_side, solution=solution)
+                clip = label_clip(python, src, Path(tmp), every=every, max_side=max_side, solution=solution,
+                                  people=people)
                 index = clip.index[:max_frames] if max_frames else clip.index
                 for i in index:
                     bgr = cv2.imread(str(Path(tmp) / f"{i}.frame.png"))
                     conf = cv2.imread(str(Path(tmp) / f"{i}.png"), cv2.IMREAD_GRAYSCALE)
                     writer.add(f"{src.stem}_{i:05d}", cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), conf)
-                report = SetReport(out.name, solution, clip.frames_read, len(index), clip.no_pose, str(out))
+                report = SetReport(out.name, solution, clip.frames_read, len(index), clip.no_pose, str(out),
+                                   people=people, more_people=clip.more_people if people > 1 else None)
         elif seg is None:                       # a folder of images: one clip, in name order
             paths = _images(src)
             if not paths:
                 raise DataError(f"no images in {src}")
-            confs = probabilities(python, paths, solution=solution)
+            confs = probabilities(python, paths, solution=solution, people=people)
             kept = [(p, c) for i, (p, c) in enumerate(zip(paths, confs)) if i % every == 0]
             written = 0
             for p, c in kept:
                 if c is not None and (not max_frames or written < max_frames):
                     writer.add(p.stem, _fit(read_rgb(p), max_side), _fit(c, max_side))
                     written += 1
-            report = SetReport(out.name, solution, len(paths), written, sum(c is None for _, c in kept), str(out))
+            report = SetReport(out.name, solution, len(paths), written, sum(c is None for _, c in kept), str(out),
+                               people=people)
         else:
             frames = ((f"{src.stem}_{i:05d}", f) for i, f in enumerate(iter_video(src))) if _is_video(src) \
                 else ((p.stem, read_rgb(p)) for p in _images(src))
@@ -167,13 +173,15 @@ def _label_one(src: Path, out: Path, *, seg: Segmenter | None, python: str | Non
 
 def label(src: str | Path, out: str | Path, *, weights: str | Path | None = None,
           mediapipe_python: str | Path | None = None, solution: str = "pose", every: int = 1,
-          max_frames: int = 0, max_side: int = 0,
+          max_frames: int = 0, max_side: int = 0, people: int = 1,
           on_set: Callable[[SetReport], None] | None = None) -> list[SetReport]:
     """Label `src` (a video, a folder of videos, or a folder of images) into `out`; one report per set written
     (also passed to `on_set` as each set is done). The teacher is `weights` or MediaPipe's `solution` run by
-    `mediapipe_python`."""
+    `mediapipe_python`; Pose follows `people` people."""
     if every < 1:
         raise DataError("--every must be at least 1")
+    if people < 1 or (people > 1 and (mediapipe_python is None or solution != "pose")):
+        raise DataError("--people must be at least 1, and more than 1 only with MediaPipe Pose")
     if (weights is None) == (mediapipe_python is None):
         raise DataError("give one teacher: weights or a MediaPipe python")
     if solution not in SOLUTIONS:
@@ -185,7 +193,7 @@ def label(src: str | Path, out: str | Path, *, weights: str | Path | None = None
         check(mediapipe_python)
     seg = Segmenter.from_checkpoint(weights, device="cpu") if weights else None
     kw = dict(seg=seg, python=str(mediapipe_python) if mediapipe_python else None, solution=solution, every=every,
-              max_frames=max_frames, max_side=max_side)
+              max_frames=max_frames, max_side=max_side, people=people)
     if not _is_video(src) and not src.is_dir():
         raise DataError(f"{src} is neither a video ({', '.join(VIDEO_EXTS)}) nor a folder")
     clips = [p for p in sorted(src.iterdir()) if _is_video(p)] if src.is_dir() else []
@@ -237,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--every", type=int, default=1, help="keep every Nth frame (the teacher still sees them all)")
     p.add_argument("--max-frames", type=int, default=0, help="at most this many frames a set (0: all)")
     p.add_argument("--max-side", type=int, default=0, help="shrink kept frames to this long side (0: as they are)")
+    p.add_argument("--people", type=int, default=1,
+                   help="Pose: follow this many people (each next one with those found painted out; default 1)")
     p.add_argument("--sheet", action="store_true", help="also write OUT/<set>.sheet.png, a contact sheet")
     a = p.parse_args(argv)
     def done(r: SetReport) -> None:
@@ -247,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         reports = label(a.input, a.out, weights=a.weights, mediapipe_python=a.mediapipe_python,
                         solution=a.solution, every=a.every, max_frames=a.max_frames, max_side=a.max_side,
-                        on_set=done)
+                        people=a.people, on_set=done)
     except (DataError, CheckpointError, TeacherError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
