@@ -11,6 +11,10 @@ frame is shrunk by `--scale` and pasted at one fixed place (random per set, seed
 people, cut to cover the frame; its mask the same, over zeros. The camera thus seems to have stepped back: the
 dancer moves as before, only smaller, as in a wide shot. labels.json is kept (soft labels stay soft).
 
+`--cut` pastes only the person (the label, softened by a 3x3 blur, as the alpha) instead of the whole shrunk
+frame: no rectangle of another scene around the person to give away where to look, as in a real wide shot
+(the rectangle's edges are a cue no real clip has; the price is a seam along the label's own edge).
+
 `--variants N` makes N such sets of each input set (`<set>~0` .. `<set>~N-1`), each over its own background at
 its own place: one background's look-alike of a person (a post, a statue) then weighs 1/N of the score, not all
 of it.
@@ -37,7 +41,8 @@ def _cover(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return big[top:top + h, left:left + w]
 
 
-def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng: np.random.Generator) -> int:
+def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng: np.random.Generator,
+                 cut: bool = False) -> int:
     images = sorted(p for p in (src / "images").iterdir() if p.suffix.lower() in IMAGE_EXTS)
     tmp = dst.with_name(f".{dst.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -54,8 +59,12 @@ def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng
             bg = _cover(background, h, w)
         y, x = spot
         frame, target = bg.copy(), np.zeros((h, w), np.uint8)
-        frame[y:y + sh, x:x + sw] = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
         target[y:y + sh, x:x + sw] = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+        if cut:
+            a = cv2.GaussianBlur(target[y:y + sh, x:x + sw], (3, 3), 0)[..., None] / np.float32(255)
+            small = (small * a + frame[y:y + sh, x:x + sw] * (1 - a) + 0.5).astype(np.uint8)
+        frame[y:y + sh, x:x + sw] = small
         cv2.imwrite(str(tmp / "images" / path.name), frame)
         cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
     if (src / LABELS_FILE).is_file():
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--scale", type=float, default=0.35, help="how much smaller the people become (0-1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", type=int, default=1, help="sets made of each input set, each on its own background")
+    p.add_argument("--cut", action="store_true", help="paste only the person (its label as alpha), not the frame")
     args = p.parse_args(argv)
     if not 0 < args.scale < 1:
         p.error("--scale must be between 0 and 1")
@@ -91,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
             pick = rng.integers(len(backgrounds))       # drawn as with one variant: --variants 1 is unchanged
             name = d.name if args.variants == 1 else f"{d.name}~{k}"
             background = cv2.imread(str(backgrounds[int(pick)]))
-            n = zoom_out_set(d.resolve(), args.out / name, background, args.scale, rng)
+            n = zoom_out_set(d.resolve(), args.out / name, background, args.scale, rng, cut=args.cut)
             print(f"{name}: {n} frames at {args.scale:g}x over {backgrounds[int(pick)].name}")
 
 

@@ -69,6 +69,23 @@ def test_one_variant_keeps_the_set_name_and_the_earlier_draw(tmp_path):
         assert np.array_equal(cv2.imread(str(f)), cv2.imread(str(tmp_path / "b" / "clip~0" / "images" / f.name)))
 
 
+def test_cut_pastes_the_person_alone(tmp_path):
+    """--cut: only the labelled person goes into the scene; the rest of the shrunk frame (its grey) does not."""
+    _labelled_set(tmp_path / "in", "clip")
+    bg = _backgrounds(tmp_path / "bg", n=1)            # one black background
+    for cut, out in ((False, "rect"), (True, "cut")):
+        zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / out),
+                      "--scale", "0.5"] + (["--cut"] if cut else []))
+        img = cv2.imread(str(tmp_path / out / "clip" / "images" / "000.png"))
+        mask = cv2.imread(str(tmp_path / out / "clip" / "masks" / "000.png"), cv2.IMREAD_GRAYSCALE)
+        assert (mask > 127).sum() == pytest.approx(80 * 40 * 0.25, rel=0.1)
+        inner = cv2.erode((mask > 200).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0   # the seam is soft
+        assert inner.sum() > 500 and np.all(img[inner][:, 2] > 250)   # the person where its label is
+        grey = (np.abs(img.astype(int) - 200).max(axis=2) < 10).sum()
+        # The shrunk frame's grey is 60x40 - 40x20 = 1,600 px around the person; cut, none of it comes along.
+        assert grey == (0 if cut else pytest.approx(1600, rel=0.1))
+
+
 def test_bad_arguments_are_refused(tmp_path):
     _labelled_set(tmp_path / "in", "clip")
     bg = _backgrounds(tmp_path / "bg")
