@@ -79,7 +79,7 @@ def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--input", type=Path, required=True, help="folder of labelled sets (each images/ + masks/)")
-    p.add_argument("--backgrounds", type=Path, required=True, help="folder of frames without people (searched deeply)")
+    p.add_argument("--backgrounds", type=Path, required=True, help="folder of frames without people (searched deeply; masks/ folders skipped)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--scale", type=float, default=0.35, help="how much smaller the people become (0-1)")
     p.add_argument("--seed", type=int, default=0)
@@ -90,7 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--scale must be between 0 and 1")
     if args.variants < 1:
         p.error("--variants must be at least 1")
-    backgrounds = sorted(q for q in args.backgrounds.rglob("*") if q.suffix.lower() in IMAGE_EXTS)
+    # Pictures only: a set of frames without people in the images/ + masks/ layout has its (black) masks beside.
+    backgrounds = sorted(q for q in args.backgrounds.rglob("*")
+                         if q.suffix.lower() in IMAGE_EXTS and q.parent.name != "masks")
     sets = sorted(d for d in args.input.iterdir() if (d / "images").is_dir())
     if not backgrounds or not sets:
         p.error("need at least one background picture and one labelled set")

@@ -86,6 +86,23 @@ def test_cut_pastes_the_person_alone(tmp_path):
         assert grey == (0 if cut else pytest.approx(1600, rel=0.1))
 
 
+def test_the_masks_beside_frames_without_people_are_no_backgrounds(tmp_path):
+    """negatives/davis-no-people holds images/ and masks/: only the pictures are scenes to paste into."""
+    _labelled_set(tmp_path / "in", "clip")
+    bg = tmp_path / "neg"
+    (bg / "images").mkdir(parents=True)
+    (bg / "masks").mkdir()
+    for i in range(3):
+        cv2.imwrite(str(bg / "images" / f"f{i}.jpg"), np.full((60, 90, 3), 120, np.uint8))
+        cv2.imwrite(str(bg / "masks" / f"f{i}.png"), np.zeros((60, 90), np.uint8))
+    zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "o"),
+                  "--variants", "6"])
+    for d in (tmp_path / "o").iterdir():
+        img = cv2.imread(str(d / "images" / "000.png"))
+        mask = cv2.imread(str(d / "masks" / "000.png"), cv2.IMREAD_GRAYSCALE)
+        assert np.median(img[mask == 0]) > 100        # grey scenes everywhere, never a black mask
+
+
 def test_bad_arguments_are_refused(tmp_path):
     _labelled_set(tmp_path / "in", "clip")
     bg = _backgrounds(tmp_path / "bg")
