@@ -574,6 +574,13 @@ def test_ship_writes_fp16_weights_and_reproducible_metrics(run, data, tmp_path):
     from train.ship import update_card
 
     update_card(card, saved)
+    # --infer-size: the same tensors with another own size (what the presets scale), the run's config kept.
+    base = load_checkpoint(out).spec.infer_size
+    other = tmp_path / "other" / "default.safetensors"
+    other.parent.mkdir()
+    ship(run["out"], other, [], None, infer_size=base + 64)
+    assert load_checkpoint(other).spec.infer_size == base + 64
+    assert read_metadata(other)["config"]["infer_size"] == base
     text = card.read_text()
     assert "old" not in text and text.endswith("tail\n") and f"{saved['headline']['val_mean_iou']:.4f}" in text
     # What the card claims is what evaluating the shipped file gives.

@@ -6,11 +6,16 @@
 Writes fp16 weights (half the size; the Segmenter loads them as float32), evaluates *that* file on the run's
 held-out split (split.json) and on the --test sets, times CPU inference, stores everything in the file's
 metadata and in `<out dir>/metrics.json`, which the data test in CI recomputes.
+
+`--infer-size N` ships the network with N as its own inference size instead of the run's: the app's presets
+scale that size (fast 1.0x, balanced 1.2x, quality 1.4x), so weights trained at 384 px ship with 320 to keep
+the presets at 320 / 384 / 448. The metadata's config still says what the run trained at.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -53,8 +58,11 @@ def cpu_speed(weights: Path, video: Path, frames: int = 30, threads: int = 1) ->
             "frame_size": f"{w}x{h}", "infer_long_side": seg.infer_size, "video": video.name}
 
 
-def ship(run: Path, out: Path, tests: list[Path], speed_video: Path | None, threads: int = 1) -> dict[str, Any]:
+def ship(run: Path, out: Path, tests: list[Path], speed_video: Path | None, threads: int = 1,
+         infer_size: int | None = None) -> dict[str, Any]:
     src = load_checkpoint(run / "best.safetensors")
+    if infer_size:
+        src = dataclasses.replace(src, spec=dataclasses.replace(src.spec, infer_size=infer_size))
     meta = read_metadata(run / "best.safetensors")
     config = meta.get("config", {})
     common = {"name": src.name, "data": meta.get("data"), "command": meta.get("command"), "epoch": meta.get("epoch"),
@@ -126,10 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--speed-video", type=Path)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--card", type=Path, help="MODEL_CARD.md whose metrics block to rewrite")
+    p.add_argument("--infer-size", type=int, help="the shipped network's own inference size, which the presets "
+                   "scale (default: the run's)")
     a = p.parse_args(argv)
     for t in a.test:
         find_records(t)  # fail before writing anything if a test folder is wrong
-    m = ship(a.run, a.out, a.test, a.speed_video, a.threads)
+    m = ship(a.run, a.out, a.test, a.speed_video, a.threads, a.infer_size)
     if a.card:
         update_card(a.card, m)
     print(json.dumps(m["headline"], indent=1))
