@@ -79,7 +79,8 @@ def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--input", type=Path, required=True, help="folder of labelled sets (each images/ + masks/)")
-    p.add_argument("--backgrounds", type=Path, required=True, help="folder of frames without people (searched deeply; masks/ folders skipped)")
+    p.add_argument("--backgrounds", type=Path, required=True,
+                   help="folder of frames without people (searched deeply; masks/ folders skipped)")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--scale", type=float, default=0.35, help="how much smaller the people become (0-1)")
     p.add_argument("--seed", type=int, default=0)
