@@ -239,51 +239,6 @@ def test_second_person_pasted_into_labelled_crops(data):
         TrainConfig(train=("x",), second_person=2.0)
 
 
-def test_skirt_is_drawn_at_the_waist_and_is_person(data):
-    """--skirts: a flared skirt drawn at the person's waist, widening below it, labelled person; the person keeps
-    every pixel. A person cut by the picture's bottom edge, or too small, gets none; so does a skirt that would
-    leave the picture."""
-    from train.data import draw_skirt
-
-    img = np.full((200, 160, 3), 60, np.uint8)
-    target = np.zeros((200, 160), np.float32)
-    target[20:180, 70:90] = 1.0                         # a standing person, 20 px wide, 160 tall
-    img[target > 0] = (200, 120, 90)
-    drawn = 0
-    for seed in range(20):
-        out, t = draw_skirt(img, target, np.random.default_rng(seed))
-        assert (t[target == 1] == 1).all()                             # the person is all still there
-        added = (t == 1) & (target == 0)
-        if not added.any():
-            continue
-        drawn += 1
-        ys, xs = np.nonzero(added)
-        assert ys.min() >= 20 + 0.42 * 160 - 25 and ys.max() <= 180 + 5    # from the waist down, roughly
-        assert (t == 1).sum(1).max() > 30                                # wider than the body: flared
-        assert (np.abs(out.astype(int) - img).sum(2)[added] > 0).mean() > 0.9   # and painted where labelled
-        near = cv2.dilate((t == 1).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0     # its soft edge
-        assert (out[~near] == img[~near]).all()                         # nothing else painted
-    assert drawn >= 15
-    cut = np.zeros_like(target)
-    cut[60:200, 70:90] = 1.0                            # feet below the picture: the waist is unknown
-    small = np.zeros_like(target)
-    small[100:125, 75:85] = 1.0
-    wide = np.zeros_like(target)
-    wide[20:180, 2:40] = 1.0                            # at the left edge: the hem would leave the picture
-    for t0 in (cut, small, wide):
-        for seed in range(5):
-            out, t = draw_skirt(img, t0, np.random.default_rng(seed))
-            assert (out == img).all() and (t == t0).all()
-    recs = find_records(data / "set")
-    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, paste_prob=0.0)
-    plain, dressed = TrainSet(recs, cfg, seed=0), TrainSet(recs, dataclasses.replace(cfg, skirt_prob=1.0), seed=0)
-    assert all(torch.equal(plain[i]["image"], TrainSet(recs, cfg, seed=0)[i]["image"]) for i in range(4))
-    assert any(((dressed[i]["mask"] == 1) & (plain[i]["mask"] != 1)).any() for i in range(len(recs)))
-    assert config_from_args(["--train", "A", "--skirts", "0.3"]).skirt_prob == 0.3
-    with pytest.raises(ValueError, match="probabilities"):
-        TrainConfig(train=("x",), skirt_prob=1.5)
-
-
 def test_pasted_person_ends_at_its_pictures_edge(tmp_path):
     """A person cut by its photo's edge brings no streak of replicated pixels labelled person onto another
     background: at a zoom out, the label covers exactly the picture (a red photo, all person, over black), both

@@ -255,10 +255,6 @@ class AugmentConfig:
     # training image has one person (the teacher, MediaPipe Pose, labels only one), and a network trained long on
     # them learns to keep one and drop the rest (the session-14 Lite2 candidate, on a clip of two children).
     second_person: float = 0.0
-    # A flared, partly see-through skirt (a tutu, a tulle or chiffon dress) drawn at the person's waist with this
-    # probability, and labelled person (see draw_skirt). Neither the photos nor the clips show one; the Lite2
-    # students drop a tutu whole, and the legs seen through it.
-    skirt_prob: float = 0.0
 
 
 GRAPHIC_WORDS = ("POV", "wait for it", "#fyp", "#dance", "part 2", "LOL", "omg", "tutorial", "new trend",
@@ -289,69 +285,6 @@ def draw_graphics(img: np.ndarray, t: np.ndarray, rng: np.random.Generator,
         img = (img * (1 - alpha[..., None]) + np.float32(colour) * alpha[..., None]).astype(np.uint8)
         t = np.where(t < 0, t, t * (1 - alpha)).astype(np.float32)      # ignored pixels stay ignored
     return img, t
-
-
-def draw_skirt(img: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A flared skirt drawn over the largest person of an RGB picture (target > 0.5) and added to the target as
-    person: from a waist 42-55% down the person's box, a bell 1.4 to 3 times as wide at the hem, tilted up to 25
-    degrees (a twirl), pale or any colour, with pleats and ruffles, from see-through (the legs show, as through
-    tulle) to opaque. Drawn on the whole picture before the crop, so the waist is the person's own: a person cut
-    by the picture's bottom edge (whose waist is unknown) or under 32 px tall, or a skirt that would leave the
-    picture, is left out."""
-    person = (t > 0.5).astype(np.uint8)
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(person, connectivity=8)
-    if n <= 1:
-        return img, t
-    k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, w, h = (int(v) for v in stats[k, :4])
-    hh, ww = t.shape
-    if h < 32 or y + h >= hh - 1:
-        return img, t
-    waist = int(y + h * rng.uniform(0.42, 0.55))
-    cols = np.nonzero(lab[waist] == k)[0]
-    if len(cols) < 2:
-        return img, t
-    # The body's run at the waist row: the one through the middle of the person's pixels there, so an arm held
-    # out at that height does not make the waist that wide.
-    left = right = int(np.median(cols))
-    while left > 0 and lab[waist, left - 1] == k:
-        left -= 1
-    while right + 1 < ww and lab[waist, right + 1] == k:
-        right += 1
-    cx, half = (left + right) / 2, max(3.0, (right - left) / 2 + 1)
-    length, flare = h * rng.uniform(0.18, 0.36), rng.uniform(1.4, 3.0)
-    u = np.linspace(0, 1, 12)                                   # down each side: a bell, steep then flaring
-    side = np.stack([half * (1 + (flare - 1) * u ** 1.7), length * u * (1 - 0.08 * u)], 1)
-    s_ = np.linspace(-1, 1, 25)[1:-1]                           # the hem, a little wavy
-    hem = np.stack([s_ * half * flare, length * 0.92 * (1 + 0.05 * np.sin(s_ * rng.uniform(8, 20)
-                                                                         + rng.uniform(0, 6.3)))], 1)
-    pts = np.concatenate([side * [-1, 1], hem, side[::-1]])
-    turn = np.deg2rad(rng.uniform(-25, 25))
-    rot = np.array([[np.cos(turn), -np.sin(turn)], [np.sin(turn), np.cos(turn)]])
-    pts = pts @ rot.T + [cx, waist]
-    if pts[:, 0].min() < 0 or pts[:, 0].max() > ww - 1 or pts[:, 1].max() > hh - 1:
-        return img, t           # it would leave the picture, and a crop would smear its edge outwards
-    shape = np.zeros((hh, ww), np.uint8)
-    cv2.fillPoly(shape, [np.round(pts).astype(np.int32)], 255, cv2.LINE_AA)
-    if not shape.any():
-        return img, t
-    # Mostly pale (white, blush, powder blue: tutus and gowns), else any colour; pleats down the skirt, ruffles
-    # across it, fine uneven tulle.
-    hue = rng.uniform(0, 180)
-    sat, val = (rng.uniform(0, 70), rng.uniform(190, 255)) if rng.random() < 0.6 else \
-        (rng.uniform(40, 230), rng.uniform(70, 255))
-    colour = cv2.cvtColor(np.uint8([[[hue, sat, val]]]), cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32)
-    yy, xx = np.mgrid[0:hh, 0:ww].astype(np.float32)
-    along = (xx - cx) * np.cos(turn) + (yy - waist) * np.sin(turn)
-    down = -(xx - cx) * np.sin(turn) + (yy - waist) * np.cos(turn)
-    shade = 1 + 0.10 * np.sin(along * rng.uniform(0.2, 0.8)) - 0.10 * (np.sin(down / length * np.pi
-                                                                              * rng.integers(2, 6)) > 0.8)
-    noise = cv2.GaussianBlur(rng.standard_normal((hh, ww)).astype(np.float32), (0, 0), rng.uniform(0.6, 1.5))
-    noise /= noise.std() + 1e-6
-    paint = np.clip(colour * (shade + 0.04 * noise)[..., None], 0, 255)
-    alpha = shape.astype(np.float32) / 255 * np.clip(rng.uniform(0.45, 1.0) + 0.08 * noise, 0, 1)
-    img = (img * (1 - alpha[..., None]) + paint * alpha[..., None]).astype(np.uint8)
-    return img, np.where(shape > 127, np.float32(1), t).astype(np.float32)
 
 
 def _graphic_layer(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -459,18 +392,11 @@ class TrainSet(Dataset):
             t = np.where((t > band[0]) & (t < band[1]), np.float32(-1), t)
         return img, t
 
-    def _person(self, record: Record, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """A labelled picture and its target, in a flared skirt with probability `skirt_prob`."""
-        img, t = self._target(record)
-        if self.cfg.skirt_prob > 0 and rng.random() < self.cfg.skirt_prob:
-            img, t = draw_skirt(img, t, rng)
-        return img, t
-
     def _paste(self, bg: np.ndarray, bg_t: np.ndarray, cfg: AugmentConfig,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Copy-paste: a person from another labelled image (a photo or a pseudo-labelled frame), at a random
         size and place, over this crop; the label's confidence is the paste's alpha."""
-        img, t = self._person(self.positives[int(rng.integers(len(self.positives)))], rng)
+        img, t = self._target(self.positives[int(rng.integers(len(self.positives)))])
         # The smallest pasted person follows --zoom when it goes below the default, so a run asking for small
         # people (video frames: a dancer ~80 px tall at long side 320) also gets them on real backgrounds.
         fg, ft, inside = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
@@ -483,8 +409,7 @@ class TrainSet(Dataset):
         if not self.binary:
             img, mask, _ = _warp(*self.records[i].load(), cfg, rng)
             return self._out(img, mask.astype(np.int64), None, rng)
-        img, t, inside = _warp(*(self._person(self.records[i], rng) if i < self.n_pos else
-                                 self._target(self.records[i])), cfg, rng)
+        img, t, inside = _warp(*self._target(self.records[i]), cfg, rng)
         if self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
             if i >= self.n_pos:
                 img, t = self._paste(img, t, cfg, rng)

@@ -87,7 +87,6 @@ class TrainConfig:
     paste_prob: float = 0.5
     graphics_prob: float = 0.0          # flat graphics (stickers, captions) beside the people (train.data)
     second_person: float = 0.0          # another person pasted into a labelled crop (train.data)
-    skirt_prob: float = 0.0             # a flared, see-through skirt drawn at a person's waist (train.data)
     photometric: bool = True
     imagenet: bool = True
     seed: int = 0
@@ -116,8 +115,8 @@ class TrainConfig:
             raise ValueError("epochs, batch and train_repeat must be at least 1")
         if self.ignore_band and not 0 <= self.ignore_band[0] < self.ignore_band[1] <= 1:
             raise ValueError("the ignore band is LO,HI with 0 <= LO < HI <= 1")
-        if not all(0 <= p <= 1 for p in (self.graphics_prob, self.paste_prob, self.second_person, self.skirt_prob)):
-            raise ValueError("paste, graphics, second-person and skirt probabilities must be between 0 and 1")
+        if not all(0 <= p <= 1 for p in (self.graphics_prob, self.paste_prob, self.second_person)):
+            raise ValueError("paste, graphics and second-person probabilities must be between 0 and 1")
 
     def spec(self) -> ModelSpec:
         return ModelSpec(arch=self.arch, encoder=self.encoder, decoder_channels=self.decoder_channels,
@@ -545,7 +544,7 @@ def _load_data(cfg: TrainConfig, out: Path, rank: int) -> tuple[TrainSet, dict[s
     aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
                         ignore_band=tuple(cfg.ignore_band) if cfg.ignore_band else None,
                         graphics_prob=cfg.graphics_prob, second_person=cfg.second_person,
-                        skirt_prob=cfg.skirt_prob, photometric=cfg.photometric)
+                        photometric=cfg.photometric)
     trainset = TrainSet(train_recs * cfg.train_repeat + pseudo_recs, aug, negatives=neg, seed=cfg.seed,
                         binary=cfg.classes == 1)
     return trainset, {"val": val_recs, "vval": vval_recs, "test": test_recs}
