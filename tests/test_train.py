@@ -23,7 +23,6 @@ from train import label as label_mod
 from train.__main__ import config_from_args, main as train_main
 from train.data import (
     IGNORE, AugmentConfig, FolderRecord, TrainSet, coco_records, find_records, read_split, split_records,
-    teacher_slack,
 )
 from train.loop import TrainConfig, train
 
@@ -526,31 +525,8 @@ def test_soft_targets_train_towards_the_teachers_confidence(tmp_path):
         assert torch.equal(a["mask"][torch.from_numpy(~rim)], b["mask"][torch.from_numpy(~rim)])
     with pytest.raises(ValueError, match="ignore band"):
         TrainConfig(train=("x",), ignore_band=(0.8, 0.2))
-    with pytest.raises(ValueError, match="teacher slack"):
-        TrainConfig(train=("x",), teacher_slack=1.5)
     # (index, 1): the crop is turned, for whole batches of landscape crops between portrait ones.
     assert ds[(0, 1)]["image"].shape == (3, 96, 64) and ds[(0, 0)]["image"].shape == (3, 64, 96)
-
-
-def test_teacher_slack_ignores_the_background_next_to_the_person_only(tmp_path):
-    # A teacher's person 40 rows tall; at 0.1 the 4 px of background around it are not trained on, the rest is.
-    t = np.zeros((100, 80), np.float32)
-    t[30:70, 30:50] = 0.9
-    t[29, 30:50] = 0.3                       # the teacher's unsure rim: background (< 0.5), inside the band
-    t[0, 0] = -1                             # already ignored stays ignored
-    s = teacher_slack(t, 0.1)
-    assert (s[30:70, 30:50] == np.float32(0.9)).all()           # the person untouched
-    assert (s[26:30, 30:50] == -1).all() and (s[70:74, 30:50] == -1).all() and (s[30:70, 26:30] == -1).all()
-    assert (s[:24] == 0).sum() == 24 * 80 - 1 and s[0, 0] == -1 and (s[76:] == 0).all()
-    assert (s[30:70, :24] == 0).all() and (s[30:70, 56:] == 0).all()            # far background still taught
-    assert teacher_slack(t, 0.0) is t
-    assert (teacher_slack(np.zeros((8, 8), np.float32), 0.2) == 0).all()       # no person: unchanged
-    # In training: pseudo-labelled crops get the band, hand-labelled photos never do.
-    aug = AugmentConfig(size=(64, 96), infer_size=64, photometric=False, paste_prob=0.0, teacher_slack=0.3)
-    soft = TrainSet(find_records(_soft_set(tmp_path / "pseudo")), aug, seed=0)
-    hard = TrainSet(find_records(write_folder_set(tmp_path / "photos", 6, seed=5)), aug, seed=0)
-    assert sum((soft[i]["mask"] == IGNORE).any().item() for i in range(len(soft))) >= 4
-    assert not any((hard[i]["mask"] == IGNORE).any().item() for i in range(len(hard)))
 
 
 def test_pseudo_labelled_clips_train_whole_and_held_out_clips_choose_the_epoch(data, tmp_path):

@@ -77,9 +77,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="count the --train sets N times per pass: weighs hand-labelled photos against --pseudo frames")
     p.add_argument("--ignore-band", type=_pair, metavar="LO,HI",
                    help="soft labels with confidence inside (LO, HI) are not trained on, e.g. 0.2,0.8")
-    p.add_argument("--teacher-slack", type=float, default=0.0, metavar="F",
-                   help="pseudo-labels' background within F x the person's height of the teacher's mask is not "
-                        "trained on (the teacher's body-hugging outline), e.g. 0.08; photos unchanged")
     p.add_argument("--freeze-bn", action="store_true",
                    help="BatchNorm keeps its running statistics (fine-tuning with small batches)")
     p.add_argument("--turn-every", type=int, default=0,
@@ -114,8 +111,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
     return TrainConfig(
         train=tuple(a.train), val=tuple(a.val), test=tuple(a.test), negatives=tuple(a.negatives),
         pseudo=tuple(a.pseudo), video_val=tuple(a.video_val), turn_every=a.turn_every,
-        train_repeat=a.train_repeat, ignore_band=a.ignore_band, teacher_slack=a.teacher_slack,
-        freeze_bn=a.freeze_bn,
+        train_repeat=a.train_repeat, ignore_band=a.ignore_band, freeze_bn=a.freeze_bn,
         coco_ann=a.coco_ann, coco_images=a.coco_images, out=a.out, val_fraction=a.val_fraction,
         split_seed=a.split_seed, epochs=a.epochs, lr=a.lr, batch=a.batch, optimizer=a.optimizer,
         weight_decay=a.weight_decay, scheduler=a.scheduler, warmup_steps=a.warmup_steps, loss=a.loss,

@@ -246,9 +246,6 @@ class AugmentConfig:
     # Soft labels' confidence strictly inside (lo, hi) is ignored by the loss: a teacher's blurry rim then
     # teaches nothing, and the edges are learnt from the hand-labelled photos. None: train on it as it is.
     ignore_band: tuple[float, float] | None = None
-    # Soft labels' background within this fraction of the person's height of the teacher's person is ignored
-    # (`teacher_slack`): the student is not taught the teacher's body-hugging outline. 0: trained on as it is.
-    teacher_slack: float = 0.0
     # Flat graphics drawn on the crop with this probability, as edited clips carry them (stickers, discs and
     # boxes of one colour, captions): never a person. Without them the network takes a flat coloured disc for a
     # person (the shipped v4 did, on frames without people). They are placed clear of the person (see
@@ -262,20 +259,6 @@ class AugmentConfig:
 
 GRAPHIC_WORDS = ("POV", "wait for it", "#fyp", "#dance", "part 2", "LOL", "omg", "tutorial", "new trend",
                  "follow for more", "2x speed", "day 12", "so hard", "the end", "10/10")
-
-
-def teacher_slack(t: np.ndarray, frac: float) -> np.ndarray:
-    """A soft label with the background (0 <= t < 0.5) near its person set to -1 (not trained on): every pixel
-    within `frac` x the person's height (the rows the mask spans, t >= 0.5) of the mask. MediaPipe Pose's mask
-    hugs the body; it leaves out wide skirts, loose hair and often a hand, and a student trained on it as it is
-    learns to leave them out too. In that band the hand-labelled photos alone teach where a person ends."""
-    person = t >= 0.5
-    rows = np.flatnonzero(person.any(1))
-    if frac <= 0 or rows.size == 0:
-        return t
-    # Distance of every pixel to the nearest person pixel (0 on the person).
-    dist = cv2.distanceTransform((~person).astype(np.uint8), cv2.DIST_L2, 3)
-    return np.where((dist <= frac * (rows[-1] - rows[0] + 1)) & (t >= 0) & (t < 0.5), np.float32(-1), t)
 
 
 def draw_graphics(img: np.ndarray, t: np.ndarray, rng: np.random.Generator,
@@ -407,8 +390,6 @@ class TrainSet(Dataset):
         band = self.cfg.ignore_band
         if band and getattr(record, "soft", False):
             t = np.where((t > band[0]) & (t < band[1]), np.float32(-1), t)
-        if self.cfg.teacher_slack and getattr(record, "soft", False):
-            t = teacher_slack(t, self.cfg.teacher_slack)
         return img, t
 
     def _paste(self, bg: np.ndarray, bg_t: np.ndarray, cfg: AugmentConfig,

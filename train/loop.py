@@ -82,7 +82,6 @@ class TrainConfig:
     turn_every: int = 0                 # every n-th batch gets crops turned to (w, h): both orientations
     train_repeat: int = 1               # the --train sets count this many times against the pseudo-labelled ones
     ignore_band: tuple[float, float] | None = None   # soft labels inside (lo, hi) are not trained on
-    teacher_slack: float = 0.0          # soft labels' background this near the person is ignored (train.data)
     freeze_bn: bool = False             # BatchNorm keeps its running statistics (fine-tuning on small batches)
     zoom: tuple[float, float] = (0.45, 2.2)
     paste_prob: float = 0.5
@@ -116,8 +115,6 @@ class TrainConfig:
             raise ValueError("epochs, batch and train_repeat must be at least 1")
         if self.ignore_band and not 0 <= self.ignore_band[0] < self.ignore_band[1] <= 1:
             raise ValueError("the ignore band is LO,HI with 0 <= LO < HI <= 1")
-        if not 0 <= self.teacher_slack <= 1:
-            raise ValueError("the teacher slack is a fraction of the person's height, between 0 and 1")
         if not all(0 <= p <= 1 for p in (self.graphics_prob, self.paste_prob, self.second_person)):
             raise ValueError("paste, graphics and second-person probabilities must be between 0 and 1")
 
@@ -546,7 +543,6 @@ def _load_data(cfg: TrainConfig, out: Path, rank: int) -> tuple[TrainSet, dict[s
               f"{len(val_recs)} val, {len(vval_recs)} video val, {len(test_recs)} test", flush=True)
     aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
                         ignore_band=tuple(cfg.ignore_band) if cfg.ignore_band else None,
-                        teacher_slack=cfg.teacher_slack,
                         graphics_prob=cfg.graphics_prob, second_person=cfg.second_person,
                         photometric=cfg.photometric)
     trainset = TrainSet(train_recs * cfg.train_repeat + pseudo_recs, aug, negatives=neg, seed=cfg.seed,
