@@ -15,6 +15,10 @@ dancer moves as before, only smaller, as in a wide shot. labels.json is kept (so
 frame: no rectangle of another scene around the person to give away where to look, as in a real wide shot
 (the rectangle's edges are a cue no real clip has; the price is a seam along the label's own edge).
 
+`--copies N` pastes each frame N times side by side (every other copy mirrored), each at its own fixed place in
+its own slice of the frame's width: people apart in one wide shot (a duo, a group dance), whom one box around
+all of them holds at no closer look than the whole frame. Each copy keeps its own place through the set.
+
 `--variants N` makes N such sets of each input set (`<set>~0` .. `<set>~N-1`), each over its own background at
 its own place: one background's look-alike of a person (a post, a statue) then weighs 1/N of the score, not all
 of it.
@@ -42,34 +46,40 @@ def _cover(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng: np.random.Generator,
-                 cut: bool = False) -> int:
+                 cut: bool = False, copies: int = 1) -> int:
     images = sorted(p for p in (src / "images").iterdir() if p.suffix.lower() in IMAGE_EXTS)
     tmp = dst.with_name(f".{dst.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "images").mkdir(parents=True)
     (tmp / "masks").mkdir()
-    spot = None
+    spots = None
     for path in images:
         img = cv2.imread(str(path))
         mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
         h, w = img.shape[:2]
         sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        if spot is None:
-            spot = int(rng.integers(0, h - sh + 1)), int(rng.integers(0, w - sw + 1))
+        if spots is None:
+            if copies * sw > w:
+                raise ValueError(f"{copies} copies at {scale:g}x do not fit side by side in {w} px")
+            slot = w // copies      # copy k stays inside the k-th slice of the width
+            spots = [(int(rng.integers(0, h - sh + 1)), k * slot + int(rng.integers(0, slot - sw + 1)))
+                     for k in range(copies)]
             bg = _cover(background, h, w)
-        y, x = spot
         frame, target = bg.copy(), np.zeros((h, w), np.uint8)
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
-        target[y:y + sh, x:x + sw] = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
-        if cut:
-            a = cv2.GaussianBlur(target[y:y + sh, x:x + sw], (3, 3), 0)[..., None] / np.float32(255)
-            small = (small * a + frame[y:y + sh, x:x + sw] * (1 - a) + 0.5).astype(np.uint8)
-        frame[y:y + sh, x:x + sw] = small
+        small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+        for k, (y, x) in enumerate(spots):
+            pic, lab = (small, small_mask) if k % 2 == 0 else (small[:, ::-1], small_mask[:, ::-1])
+            target[y:y + sh, x:x + sw] = lab
+            if cut:
+                a = cv2.GaussianBlur(lab, (3, 3), 0)[..., None] / np.float32(255)
+                pic = (pic * a + frame[y:y + sh, x:x + sw] * (1 - a) + 0.5).astype(np.uint8)
+            frame[y:y + sh, x:x + sw] = pic
         cv2.imwrite(str(tmp / "images" / path.name), frame)
         cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
     if (src / LABELS_FILE).is_file():
         meta = json.loads((src / LABELS_FILE).read_text())
-        meta.update(zoomed_out_from=str(src), scale=scale)
+        meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}))
         (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
@@ -86,11 +96,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--variants", type=int, default=1, help="sets made of each input set, each on its own background")
     p.add_argument("--cut", action="store_true", help="paste only the person (its label as alpha), not the frame")
+    p.add_argument("--copies", type=int, default=1,
+                   help="paste each frame this many times side by side (people apart in one wide shot)")
     args = p.parse_args(argv)
     if not 0 < args.scale < 1:
         p.error("--scale must be between 0 and 1")
     if args.variants < 1:
         p.error("--variants must be at least 1")
+    if args.copies < 1 or args.copies * args.scale > 1:
+        p.error("--copies must be at least 1, and copies x scale at most 1 (side by side in the frame's width)")
     # Pictures only: a set of frames without people in the images/ + masks/ layout has its (black) masks beside.
     backgrounds = sorted(q for q in args.backgrounds.rglob("*")
                          if q.suffix.lower() in IMAGE_EXTS and q.parent.name != "masks")
@@ -104,8 +118,10 @@ def main(argv: list[str] | None = None) -> None:
             pick = rng.integers(len(backgrounds))       # drawn as with one variant: --variants 1 is unchanged
             name = d.name if args.variants == 1 else f"{d.name}~{k}"
             background = cv2.imread(str(backgrounds[int(pick)]))
-            n = zoom_out_set(d.resolve(), args.out / name, background, args.scale, rng, cut=args.cut)
-            print(f"{name}: {n} frames at {args.scale:g}x over {backgrounds[int(pick)].name}")
+            n = zoom_out_set(d.resolve(), args.out / name, background, args.scale, rng, cut=args.cut,
+                             copies=args.copies)
+            times = f" x{args.copies}" if args.copies > 1 else ""
+            print(f"{name}: {n} frames at {args.scale:g}x{times} over {backgrounds[int(pick)].name}")
 
 
 if __name__ == "__main__":

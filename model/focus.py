@@ -4,12 +4,12 @@ look replaces the first inside the crop.
 
     >>> from model.focus import Focus, frame_crop, second_pass
     >>> prob = seg.predict_lowres([frame])[0]                         # first pass, at inference size
-    >>> prob = second_pass(seg, prob, frame_crop(frame), Focus())     # the same, or a closer look pasted in
+    >>> prob = second_pass(seg, prob, frame_crop(frame), Focus())     # the same, or closer looks pasted in
 
 A dancer 100 px tall in a 1080x1920 frame is about 20 px tall at the network's 384 px: too few for a forearm.
-The crop (the union box of every person found, with a margin) is cut from the full frame, so the second look
-sees them with the detail the frame has. The paste goes back into the first pass's low-resolution map, where
-refinement (guided upsampling on the full frame) takes over as for any frame.
+The crop (the box of the people found, with a margin; people apart get a box each) is cut from the full frame,
+so the second look sees them with the detail the frame has. The paste goes back into the first pass's
+low-resolution map, where refinement (guided upsampling on the full frame) takes over as for any frame.
 """
 
 from __future__ import annotations
@@ -61,74 +61,133 @@ class Focus:
     # 1 -> 2: the two held-out clips 0.9079 -> 0.9083, bedroom_sam2 0.6581 -> 0.6589, shrunk to 0.35x 0.8144 ->
     # 0.8140 and 0.5510 -> 0.5528; on the speed bench's test pattern 145 -> 123 network passes in 288 frames.
     full_every: int = 2
+    # People apart (a duo at both edges of a wide shot), whom one box around all of them would show no larger
+    # than the whole frame does, get a closer look each instead: at most this many groups (the largest), each at
+    # least `look_part` of the largest's area (a speck far away gets no closer look of its own: at 3x a few
+    # pixels of noise become a person). Groups are people whose boxes, grown by the margin, overlap.
+    looks: int = 3
+    look_part: float = 0.1
 
     def __post_init__(self) -> None:
         if self.min_gain < 1 or self.margin < 0 or not 0 < self.threshold < 1 or not 0 <= self.min_part < 1 \
                 or self.memory < 0 or (self.max_gain is not None and self.max_gain < self.min_gain) \
-                or self.full_every < 1:
+                or self.full_every < 1 or self.looks < 1 or not 0 <= self.look_part <= 1:
             raise ValueError("Focus needs min_gain >= 1, margin >= 0, 0 < threshold < 1, 0 <= min_part < 1, "
-                             "memory >= 0, max_gain >= min_gain, full_every >= 1")
-
-
-def people_box(prob: np.ndarray, focus: Focus) -> tuple[int, int, int, int] | None:
-    """(top, bottom, left, right) in `prob`'s pixels: the union box of the people, grown by the margin and kept
-    inside the map; None when there is nobody."""
-    mask = (prob > focus.threshold).astype(np.uint8)
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
-    if n <= 1:
-        return None
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = stats[1:][areas >= max(1, focus.min_part * areas.max())]
-    x0, y0 = keep[:, cv2.CC_STAT_LEFT].min(), keep[:, cv2.CC_STAT_TOP].min()
-    x1 = (keep[:, cv2.CC_STAT_LEFT] + keep[:, cv2.CC_STAT_WIDTH]).max()
-    y1 = (keep[:, cv2.CC_STAT_TOP] + keep[:, cv2.CC_STAT_HEIGHT]).max()
-    pad = focus.margin * max(x1 - x0, y1 - y0)
-    h, w = prob.shape
-    return (max(0, int(y0 - pad)), min(h, int(np.ceil(y1 + pad))),
-            max(0, int(x0 - pad)), min(w, int(np.ceil(x1 + pad))))
+                             "memory >= 0, max_gain >= min_gain, full_every >= 1, looks >= 1, 0 <= look_part <= 1")
 
 
 Box = tuple[float, float, float, float]     # (top, bottom, left, right) as fractions of the frame
+Pixels = tuple[int, int, int, int]          # the same in a map's pixels
 
 
-def people_fraction(prob: np.ndarray, focus: Focus) -> Box | None:
-    """people_box as fractions of the frame (comparable across inference sizes)."""
-    box = people_box(prob, focus)
+def _blobs(prob: np.ndarray, focus: Focus) -> list[Pixels]:
+    """The boxes (top, bottom, left, right) of the blobs above the threshold, specks left out."""
+    mask = (prob > focus.threshold).astype(np.uint8)
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if n <= 1:
+        return []
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = stats[1:][areas >= max(1, focus.min_part * areas.max())]
+    return [(int(y), int(y + bh), int(x), int(x + bw)) for x, y, bw, bh in keep[:, :4]]
+
+
+def _union(boxes: list[Pixels]) -> Pixels:
+    return (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
+
+
+def _grow(box: Pixels, focus: Focus, h: int, w: int) -> Pixels:
+    """A box grown by the margin (a fraction of its long side) and kept inside an h x w map."""
+    y0, y1, x0, x1 = box
+    pad = focus.margin * max(x1 - x0, y1 - y0)
+    return max(0, int(y0 - pad)), min(h, int(np.ceil(y1 + pad))), max(0, int(x0 - pad)), min(w, int(np.ceil(x1 + pad)))
+
+
+def _overlap(a: Pixels, b: Pixels) -> bool:
+    return a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+
+
+def _groups(boxes: list[Pixels], focus: Focus, h: int, w: int) -> list[tuple[Pixels, Pixels]]:
+    """Boxes gathered into groups, each (union of its boxes, that union grown by the margin): boxes whose grown
+    groups would overlap are one group, so the grown boxes never overlap. Largest group first."""
+    groups = [[b] for b in boxes]
+    while True:
+        grown = [_grow(_union(g), focus, h, w) for g in groups]
+        pair = next(((i, j) for i in range(len(groups)) for j in range(i + 1, len(groups))
+                     if _overlap(grown[i], grown[j])), None)
+        if pair is None:
+            break
+        i, j = pair
+        groups[i] += groups.pop(j)
+    out = [(_union(g), gb) for g, gb in zip(groups, grown)]
+    return sorted(out, key=lambda u: -(u[0][1] - u[0][0]) * (u[0][3] - u[0][2]))
+
+
+def people_boxes(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[Pixels]:
+    """(top, bottom, left, right) in `prob`'s pixels of each group of people, grown by the margin and kept inside
+    the map, largest first: people near one another share a box, people apart get one each. `prior`: where
+    people were before (people_fractions of an earlier frame), gathered in as if found again. [] when nobody."""
+    return [grown for _, grown in _found(prob, focus, prior)]
+
+
+def _found(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[tuple[Pixels, Pixels]]:
     h, w = prob.shape
-    return None if box is None else (box[0] / h, box[1] / h, box[2] / w, box[3] / w)
+    return _groups(_blobs(prob, focus) + [box_pixels(b, h, w) for b in prior], focus, h, w)
 
 
-def box_gain(segmenter, box: tuple[int, int, int, int]) -> float:
+def union_box(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> Pixels | None:
+    """One box around all the people, grown by the margin, and around where they were (`prior`), grown alike;
+    None when nobody."""
+    h, w = prob.shape
+    parts = [_grow(_union(boxes), focus, h, w) for boxes in (_blobs(prob, focus), [box_pixels(b, h, w) for b in prior])
+             if boxes]
+    return _union(parts) if parts else None
+
+
+def look_boxes(segmenter, prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[Pixels]:
+    """Where the closer looks go (pixels of `prob`): one box around all the people when it shows them at least
+    `Focus.min_gain` times larger; else, when they are apart, a box for each group large enough to count
+    (`Focus.look_part`) and small enough for a closer look to pay, the largest `Focus.looks` of them."""
+    union = union_box(prob, focus, prior)
+    if union is None or box_gain(segmenter, union) >= focus.min_gain:
+        return [] if union is None else [union]
+    found = _found(prob, focus, prior)
+    area = [(b - t) * (r - l) for (t, b, l, r), _ in found]
+    return [grown for (raw, grown), a in zip(found, area)
+            if a >= focus.look_part * area[0] and box_gain(segmenter, grown) >= focus.min_gain][:focus.looks]
+
+
+def people_fractions(prob: np.ndarray, focus: Focus) -> list[Box]:
+    """Where the groups of people are, as fractions of the frame (comparable across inference sizes), before the
+    margin (people_boxes grows them again): what a clip remembers between keyframes (Focus.memory)."""
+    h, w = prob.shape
+    return [(t / h, b / h, l / w, r / w) for (t, b, l, r), _ in _groups(_blobs(prob, focus), focus, h, w)]
+
+
+def box_gain(segmenter, box: Pixels) -> float:
     """How many times larger a closer look at `box` (pixels of the first pass's map) shows the people."""
     top, bottom, left, right = box
     return segmenter.infer_size / max(bottom - top, right - left)
 
 
 def second_pass(segmenter, prob: np.ndarray, crop: Crop, focus: Focus | None = None,
-                prior: Box | None = None) -> np.ndarray:
-    """`prob` (the first pass, at inference size) with a closer look at the people pasted in, when they are small
-    enough for one to pay (`Focus.min_gain`); otherwise `prob` itself. `prior`: where people were found
-    before (a clip's earlier keyframes, see Focus.memory), looked at as well."""
+                prior: list[Box] = ()) -> np.ndarray:
+    """`prob` (the first pass, at inference size) with a closer look at the people pasted in (`look_boxes`: one
+    around all of them, or one per group when they are apart), where they are small enough for one to pay
+    (`Focus.min_gain`); otherwise `prob` itself. `prior`: where people were found before (a clip's earlier
+    keyframes, see Focus.memory), looked at as well."""
     focus = focus or Focus()
-    box = people_box(prob, focus)
     h, w = prob.shape
-    if prior is not None:
-        p = box_pixels(prior, h, w)
-        box = p if box is None else (min(box[0], p[0]), max(box[1], p[1]), min(box[2], p[2]), max(box[3], p[3]))
-    if box is None:
-        return prob
-    top, bottom, left, right = box
-    gain = box_gain(segmenter, box)
-    if gain < focus.min_gain:
-        return prob
-    # The crop keeps the box's aspect in the frame's own pixels; its long side becomes the network's size.
-    long_side = segmenter.infer_size if focus.max_gain is None or gain <= focus.max_gain else \
-        max(32, round(focus.max_gain * max(bottom - top, right - left)))
-    size = inference_shape(bottom - top, right - left, long_side)
-    closer = segmenter.predict_small([crop((top / h, bottom / h, left / w, right / w), size)])[0]
-    closer = cv2.resize(closer, (right - left, bottom - top), interpolation=cv2.INTER_AREA)
-    out = prob.copy()
-    out[top:bottom, left:right] = closer
+    out = prob
+    for top, bottom, left, right in look_boxes(segmenter, prob, focus, prior):
+        gain = box_gain(segmenter, (top, bottom, left, right))
+        # The crop keeps the box's aspect in the frame's own pixels; its long side becomes the network's size.
+        long_side = segmenter.infer_size if focus.max_gain is None or gain <= focus.max_gain else \
+            max(32, round(focus.max_gain * max(bottom - top, right - left)))
+        size = inference_shape(bottom - top, right - left, long_side)
+        closer = segmenter.predict_small([crop((top / h, bottom / h, left / w, right / w), size)])[0]
+        if out is prob:
+            out = prob.copy()
+        out[top:bottom, left:right] = cv2.resize(closer, (right - left, bottom - top), interpolation=cv2.INTER_AREA)
     return out
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.focus import Box, Crop, Focus, box_gain, box_pixels, frame_crop, people_fraction, second_pass
+from model.focus import Box, Crop, Focus, box_gain, frame_crop, people_fractions, second_pass, union_box
 from model.refine import Matte, Refiner, RefineOptions
 
 
@@ -110,7 +110,7 @@ class Keyframes:
         self._prev: tuple[np.ndarray, np.ndarray] | None = None     # (prob, grey uint8) of the previous frame
         self._pending: list[tuple[np.ndarray, np.ndarray]] = []     # frames since the last keyframe: (forward prob, grey)
         self._grid: np.ndarray | None = None
-        self._box: Box | None = None        # where the people were at the last keyframes (Focus.memory)
+        self._boxes: list[Box] = []         # where the people were at the last keyframes (Focus.memory)
         self._box_age = 0                   # keyframes since they were last found there
         self._crop_only = 0                 # keyframes since the last whole-frame look (Focus.full_every)
 
@@ -164,10 +164,13 @@ class Keyframes:
         return out
 
     def _followed(self, shape: tuple[int, int]) -> bool:
-        """People were found at the last keyframe, small enough in a frame of this inference `shape` for the
-        closer look: a keyframe may then take the closer look alone."""
-        return self._box is not None and self._box_age == 0 and \
-            box_gain(self.segmenter, box_pixels(self._box, *shape)) >= self.focus.min_gain
+        """People were found at the last keyframe, in one box small enough in a frame of this inference `shape`
+        for the closer look: a keyframe may then take the closer look alone. (People apart, with a look each,
+        get the whole frame looked at every time.)"""
+        if not self._boxes or self._box_age:
+            return False
+        union = union_box(np.zeros(shape, np.float32), self.focus, self._boxes)
+        return union is not None and box_gain(self.segmenter, union) >= self.focus.min_gain
 
     def _whole_looks(self, smalls: list[np.ndarray], keys: list[bool], cuts: list[bool]) -> list[bool]:
         """Which keyframes of this batch get the whole-frame look (Focus.full_every), planned from where the
@@ -188,11 +191,11 @@ class Keyframes:
         """The closer look (model.focus), at this frame's people and, with Focus.memory, where they just were."""
         memory = self.focus.memory
         if cut or self._box_age >= memory:
-            self._box = None
-        prob = second_pass(self.segmenter, prob, crop, self.focus, self._box)
+            self._boxes = []
+        prob = second_pass(self.segmenter, prob, crop, self.focus, self._boxes)
         if memory:
-            found = people_fraction(prob, self.focus)
-            self._box, self._box_age = (found, 0) if found is not None else (self._box, self._box_age + 1)
+            found = people_fractions(prob, self.focus)
+            self._boxes, self._box_age = (found, 0) if found else (self._boxes, self._box_age + 1)
         return prob
 
     def _resolve(self, key_prob: np.ndarray, key_grey: np.ndarray, cut: bool) -> list[tuple[np.ndarray, np.ndarray]]:

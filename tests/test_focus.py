@@ -11,7 +11,7 @@ from conftest import brightness_segmenter
 from app.options import Preset, RenderOptions
 from app.pipeline import segment_image, segment_video
 from model import Segmenter
-from model.focus import Focus, frame_crop, people_box, second_pass
+from model.focus import Focus, _union, box_gain, frame_crop, people_boxes, people_fractions, second_pass
 from model.matte import Keyframes
 
 
@@ -63,18 +63,53 @@ def test_large_people_and_empty_frames_are_left_as_they_are():
     assert second_pass(seg, prob, frame_crop(big)) is prob
     empty = np.full((H, W, 3), 20, np.uint8)
     prob = seg.predict_lowres([empty])[0]
-    assert people_box(prob, Focus()) is None and second_pass(seg, prob, frame_crop(empty)) is prob
+    assert people_boxes(prob, Focus()) == [] and second_pass(seg, prob, frame_crop(empty)) is prob
 
 
-def test_the_box_holds_every_person_and_ignores_specks():
+def test_people_near_one_another_share_a_box_people_apart_get_one_each_and_specks_none():
     prob = np.zeros((384, 216), np.float32)
     prob[100:140, 20:40] = 1        # one person
-    prob[200:260, 150:180] = 1      # another, far from the first
+    prob[150:190, 30:50] = 1        # another beside them: their grown boxes overlap, one box
+    prob[300:340, 170:190] = 1      # a third, far from both
     prob[10, 200] = 1               # a speck: under 2% of the largest blob
-    top, bottom, left, right = people_box(prob, Focus(margin=0))
-    assert (top, bottom, left, right) == (100, 260, 20, 180)
+    focus = Focus(margin=0.2)
+    assert people_boxes(prob, focus) == [(82, 208, 2, 68), (292, 348, 162, 198)]     # largest first
+    assert people_boxes(prob, Focus(margin=2.0)) == [(0, 384, 0, 216)]     # with a wide margin all are one
+    # What a clip remembers is each group before the margin, as fractions of the frame ...
+    remembered = people_fractions(prob, focus)
+    assert remembered == [(100 / 384, 190 / 384, 20 / 216, 50 / 216), (300 / 384, 340 / 384, 170 / 216, 190 / 216)]
+    # ... and a remembered group is looked at again, gathered with what this frame shows
+    prob[300:340, 170:190] = 0      # the third is lost by this look
+    assert people_boxes(prob, focus, remembered) == [(82, 208, 2, 68), (292, 348, 162, 198)]
     with pytest.raises(ValueError):
         Focus(min_gain=0.5)
+    with pytest.raises(ValueError):
+        Focus(looks=0)
+
+
+def test_two_small_people_apart_each_get_a_closer_look_up_to_looks():
+    """A duo at both edges of a wide shot: one box around both is the whole frame (no closer look pays); a box
+    each finds both forearms. Focus.looks caps the closer looks (the largest group first)."""
+    seg = _FirstLookMisses()
+    frame = _frame()
+    left = (300, 500, 100, 150)                     # a second dancer, smaller, top left, with her own forearm
+    left_arm = (350, 352, 150, 230)
+    for t, b, l, r in (left, left_arm):
+        frame[t:b, l:r] = 235
+    frame[1800:1825, 100:125] = 235                 # a speck far from both: a blob, too small for a look of its own
+    first = seg.predict_small([seg.shrink(frame)])[0]
+    boxes = people_boxes(first, Focus())
+    assert len(boxes) == 3 and box_gain(seg, _union(boxes)) < Focus().min_gain   # one box: no closer look
+    both = second_pass(seg, first, frame_crop(frame), Focus(max_gain=None))
+    assert len(seg.crops) == 2
+    for arm in (ARM, left_arm):
+        assert _region(_full(both), arm).mean() > 0.25, arm
+    for body in (BODY, left):
+        assert _region(_full(both), body).mean() > 0.8, body
+    seg.crops.clear()
+    one = second_pass(seg, first, frame_crop(frame), Focus(max_gain=None, looks=1))
+    assert len(seg.crops) == 1
+    assert _region(_full(one), ARM).mean() > 0.25 and _region(_full(one), left_arm).mean() < 0.1     # the larger
 
 
 def test_photo_path_runs_the_second_pass(tmp_path):
@@ -177,6 +212,23 @@ def test_a_clip_keeps_looking_where_the_people_were_when_the_first_look_loses_th
     assert len(seg.crops) == 3                                     # one closer look per keyframe
 
 
+def test_a_clip_remembers_each_of_two_people_apart_and_looks_closer_at_both_on_every_keyframe():
+    duo = (300, 500, 100, 150)                                     # a second dancer, top left
+    frames = []
+    for i in range(7):
+        f = _frame(2 * i)
+        f[duo[0]:duo[1], duo[2]:duo[3]] = 235
+        frames.append(f)
+    probs, seg = _keyframes_over(frames, Focus(memory=2))
+    for k in (3, 6):        # the whole-frame look finds nobody after frame 0: both found by their closer looks
+        assert _region(_full(probs[k]), BODY, 2 * k).mean() > 0.8, k
+        assert _region(_full(probs[k]), duo).mean() > 0.8, k
+    assert len(seg.crops) == 6                                     # two closer looks per keyframe
+    _, looks = _run_keyframes(frames + frames[::-1], Focus(full_every=2))
+    # People apart are not followed by closer looks alone (Focus.full_every): the whole frame every keyframe
+    assert (looks.whole, looks.crops) == (5, 10)
+
+
 def test_a_remembered_place_is_given_up_after_memory_keyframes_without_anybody():
     frames = [_frame(0)] + [np.full((H, W, 3), 20, np.uint8)] * 9   # the dancer leaves after frame 0
     probs, seg = _keyframes_over(frames, Focus(memory=2))
@@ -191,7 +243,7 @@ def test_a_very_small_person_is_looked_at_with_a_smaller_crop_when_max_gain_caps
     full = second_pass(seg, first, frame_crop(frame), Focus(max_gain=None))
     (capped_shape, full_shape) = seg.crops
     assert max(full_shape) == 384 and max(capped_shape) < 384 * 0.8
-    top, bottom, left, right = people_box(first, Focus())
+    ((top, bottom, left, right),) = people_boxes(first, Focus())
     assert max(capped_shape) <= round(2.0 * max(bottom - top, right - left))
     assert _region(_full(capped), BODY).mean() > 0.8 and _region(_full(full), BODY).mean() > 0.8
     with pytest.raises(ValueError):

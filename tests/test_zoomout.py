@@ -111,3 +111,30 @@ def test_bad_arguments_are_refused(tmp_path):
             zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "o")]
                          + extra)
     assert not (tmp_path / "o").exists()
+
+
+def test_copies_paste_each_frame_side_by_side_every_other_one_mirrored(tmp_path):
+    """--copies 2: two people apart in one frame (each in its own half of the width, the second mirrored),
+    both labelled, each at the same place in every frame of the set."""
+    _labelled_set(tmp_path / "in", "clip", size=(120, 200))
+    bg = _backgrounds(tmp_path / "bg", n=1)
+    zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "out"),
+                  "--scale", "0.4", "--copies", "2", "--cut"])
+    d = tmp_path / "out" / "clip"
+    boxes = []
+    for f in sorted((d / "images").iterdir()):
+        mask = cv2.imread(str(d / "masks" / f.name), cv2.IMREAD_GRAYSCALE)
+        n, _, stats, _ = cv2.connectedComponentsWithStats((mask > 127).astype(np.uint8))
+        assert n == 3                                                     # two people
+        people = sorted(stats[1:, :4].tolist())
+        assert people[0][0] + people[0][2] <= 100 <= people[1][0]          # one in each half of the width
+        assert all(a == pytest.approx(80 * 40 * 0.16, rel=0.2) for a in stats[1:, 4])
+        img = cv2.imread(str(f))
+        inner = cv2.erode((mask > 127).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0     # past the soft edge
+        assert np.all(img[inner][:, 2] > 150)                              # both are drawn where labelled
+        boxes.append(people)
+    assert boxes[0] == boxes[-1]                                          # they stay where they are
+    assert json.loads((d / "labels.json").read_text())["copies"] == 2
+    with pytest.raises(SystemExit):                                       # three at 0.4 do not fit side by side
+        zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "x"),
+                      "--scale", "0.4", "--copies", "3"])
