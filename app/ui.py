@@ -386,7 +386,8 @@ def advanced_options(preset: str) -> dict:
                                "along optical flow.")
         focus = st.toggle("Look again, closer, at small people", PRESETS[preset].focus, key=f"focus_{preset}",
                           help="When the people are small in the frame, the model runs a second time on a crop "
-                               "around all of them, cut from the full-size frame: more of the arms and hands.")
+                               "around them (around each group when they are far apart), cut from the full-size "
+                               "frame: more of the arms and hands.")
         temporal = st.slider("Steadiness", 0.0, 0.9, d.temporal, 0.05, key=f"smooth_{preset}",
                              help="How much of the previous frames' matte is kept where the picture does not move: "
                                   "calms flicker; 0 is off.")
