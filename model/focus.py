@@ -99,7 +99,8 @@ def _grow(box: Pixels, focus: Focus, h: int, w: int) -> Pixels:
     """A box grown by the margin (a fraction of its long side) and kept inside an h x w map."""
     y0, y1, x0, x1 = box
     pad = focus.margin * max(x1 - x0, y1 - y0)
-    return max(0, int(y0 - pad)), min(h, int(np.ceil(y1 + pad))), max(0, int(x0 - pad)), min(w, int(np.ceil(x1 + pad)))
+    return (max(0, int(y0 - pad)), min(h, int(np.ceil(y1 + pad))),
+            max(0, int(x0 - pad)), min(w, int(np.ceil(x1 + pad))))
 
 
 def _overlap(a: Pixels, b: Pixels) -> bool:
@@ -138,8 +139,8 @@ def union_box(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> Pixels |
     """One box around all the people, grown by the margin, and around where they were (`prior`), grown alike;
     None when nobody."""
     h, w = prob.shape
-    parts = [_grow(_union(boxes), focus, h, w) for boxes in (_blobs(prob, focus), [box_pixels(b, h, w) for b in prior])
-             if boxes]
+    found, before = _blobs(prob, focus), [box_pixels(b, h, w) for b in prior]
+    parts = [_grow(_union(boxes), focus, h, w) for boxes in (found, before) if boxes]
     return _union(parts) if parts else None
 
 
@@ -152,7 +153,7 @@ def look_boxes(segmenter, prob: np.ndarray, focus: Focus, prior: list[Box] = ())
         return [] if union is None else [union]
     found = _found(prob, focus, prior)
     area = [(b - t) * (r - l) for (t, b, l, r), _ in found]
-    return [grown for (raw, grown), a in zip(found, area)
+    return [grown for (_, grown), a in zip(found, area)
             if a >= focus.look_part * area[0] and box_gain(segmenter, grown) >= focus.min_gain][:focus.looks]
 
 
@@ -160,7 +161,7 @@ def people_fractions(prob: np.ndarray, focus: Focus) -> list[Box]:
     """Where the groups of people are, as fractions of the frame (comparable across inference sizes), before the
     margin (people_boxes grows them again): what a clip remembers between keyframes (Focus.memory)."""
     h, w = prob.shape
-    return [(t / h, b / h, l / w, r / w) for (t, b, l, r), _ in _groups(_blobs(prob, focus), focus, h, w)]
+    return [(t / h, b / h, l / w, r / w) for (t, b, l, r), _ in _found(prob, focus)]
 
 
 def box_gain(segmenter, box: Pixels) -> float:

@@ -11,7 +11,7 @@ from conftest import brightness_segmenter
 from app.options import Preset, RenderOptions
 from app.pipeline import segment_image, segment_video
 from model import Segmenter
-from model.focus import Focus, _union, box_gain, frame_crop, people_boxes, people_fractions, second_pass
+from model.focus import Focus, box_gain, frame_crop, people_boxes, people_fractions, second_pass, union_box
 from model.matte import Keyframes
 
 
@@ -99,7 +99,7 @@ def test_two_small_people_apart_each_get_a_closer_look_up_to_looks():
     frame[1800:1825, 100:125] = 235                 # a speck far from both: a blob, too small for a look of its own
     first = seg.predict_small([seg.shrink(frame)])[0]
     boxes = people_boxes(first, Focus())
-    assert len(boxes) == 3 and box_gain(seg, _union(boxes)) < Focus().min_gain   # one box: no closer look
+    assert len(boxes) == 3 and box_gain(seg, union_box(first, Focus())) < Focus().min_gain   # one box: no look
     both = second_pass(seg, first, frame_crop(frame), Focus(max_gain=None))
     assert len(seg.crops) == 2
     for arm in (ARM, left_arm):
