@@ -574,6 +574,10 @@ def test_ship_writes_fp16_weights_and_reproducible_metrics(run, data, tmp_path):
     from train.ship import update_card
 
     update_card(card, saved)
+    text = card.read_text()
+    assert "old" not in text and text.endswith("tail\n") and f"Epoch {saved['epoch']} of the run" in text
+    from train.ship import card_block
+    assert card_block({**saved, "epoch": "2+1+2"}).startswith("The mean of the weights of epochs 2, 1, 2")
     # --infer-size: the same tensors with another own size (what the presets scale), the run's config kept.
     base = load_checkpoint(out).spec.infer_size
     other = tmp_path / "other" / "default.safetensors"

@@ -98,7 +98,10 @@ CARD_START, CARD_END = "<!-- metrics:start (written by python -m train.ship) -->
 
 def card_block(m: dict[str, Any]) -> str:
     """The numbers section of MODEL_CARD.md, straight from metrics.json so the card cannot drift."""
-    lines = [f"Epoch {m['epoch']} of the run, shipped {m['date']}.", "",
+    epoch = str(m["epoch"])
+    what = f"Epoch {epoch} of the run" if "+" not in epoch else \
+        f"The mean of the weights of epochs {epoch.replace('+', ', ')} (`python -m train.average`)"
+    lines = [f"{what}, shipped {m['date']}.", "",
              "| data | images | mIoU/img | IoU | Dice | F2 | precision | recall | accuracy |",
              "|---|---|---|---|---|---|---|---|---|"]
     parts = [("val split", m["val"])] + [(k.split(":", 1)[1], v) for k, v in m.items() if k.startswith("test:")]
