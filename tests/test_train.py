@@ -262,6 +262,40 @@ def test_pasted_person_ends_at_its_pictures_edge(tmp_path):
         assert (person ^ red).mean() < 0.03            # person where the picture is, and only there
 
 
+def test_scene_fills_a_zoomed_out_crop_beyond_its_picture_with_a_frame_without_people(tmp_path):
+    """--scene: a labelled picture zoomed out to a small part of the crop gets a frame without people around it
+    (here a green one, labelled background) instead of its replicated border; the person stays where the
+    picture is, and with --scene 0 the same sample is the border's streaks as before."""
+    for name, colour, value in (("set", (0, 0, 255), 255), ("neg", (0, 255, 0), 0)):
+        (tmp_path / name / "images").mkdir(parents=True)
+        (tmp_path / name / "masks").mkdir()
+        img = np.full((48, 32, 3), colour, np.uint8)
+        mask = np.full((48, 32), value, np.uint8)
+        if name == "set":
+            img[:, :8], mask[:, :8] = (255, 255, 255), 0      # a white strip of the picture's own background
+        cv2.imwrite(str(tmp_path / name / "images" / "a.png"), img)
+        cv2.imwrite(str(tmp_path / name / "masks" / "a.png"), mask)
+    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, zoom=(0.3, 0.5), paste_prob=0.0,
+                        scene=1.0)
+    negatives = find_records(tmp_path / "neg")
+    scene = TrainSet(find_records(tmp_path / "set"), cfg, negatives=negatives, seed=0)
+    plain = TrainSet(find_records(tmp_path / "set"), dataclasses.replace(cfg, scene=0.0), negatives=negatives, seed=0)
+    for epoch in range(4):
+        scene.set_epoch(epoch), plain.set_epoch(epoch)
+        a, b = scene[0], plain[0]
+        img, person = a["image"].permute(1, 2, 0).numpy(), a["soft"].numpy() > 0.5
+        green = (img[..., 1] > 127) & (img[..., 0] < 127)
+        assert 0.3 < green.mean() < 0.95                          # the scene around the small picture
+        assert not (green & person).any() and person.any()        # labelled background; the person kept
+        # The person where the picture put them: the same pixels as without --scene, less the streaks of their
+        # replicated edge that the plain crop labels person too
+        assert not ((a["mask"] == 1) & (b["mask"] != 1)).any() and (a["mask"] == 1).sum() < (b["mask"] == 1).sum()
+        assert not ((b["image"][1] > 127) & (b["image"][0] < 127)).any()     # without it: no green, streaks
+    assert config_from_args(["--train", "A", "--scene", "0.5"]).scene == 0.5
+    with pytest.raises(ValueError, match="probabilities"):
+        TrainConfig(train=("x",), scene=1.5)
+
+
 def test_coco_person_masks_with_crowd_ignored(tmp_path):
     ann, images, _ = write_coco(tmp_path)
     recs = coco_records(ann, images)

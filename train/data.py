@@ -255,6 +255,11 @@ class AugmentConfig:
     # training image has one person (the teacher, MediaPipe Pose, labels only one), and a network trained long on
     # them learns to keep one and drop the rest (the session-14 Lite2 candidate, on a clip of two children).
     second_person: float = 0.0
+    # A labelled crop zoomed out beyond its picture's edge shows the replicated border (streaks) around a small
+    # picture; with this probability, when the picture covers under 70% of the crop, a frame without people
+    # fills what lies outside it instead: the small picture (people and their own background) inside a scene,
+    # as in a wide shot. Needs negatives.
+    scene: float = 0.0
 
 
 GRAPHIC_WORDS = ("POV", "wait for it", "#fyp", "#dance", "part 2", "LOL", "omg", "tutorial", "new trend",
@@ -410,6 +415,11 @@ class TrainSet(Dataset):
             img, mask, _ = _warp(*self.records[i].load(), cfg, rng)
             return self._out(img, mask.astype(np.int64), None, rng)
         img, t, inside = _warp(*self._target(self.records[i]), cfg, rng)
+        if i < self.n_pos and self.negatives and self.cfg.scene > 0 and inside.mean() < 0.7 \
+                and rng.random() < self.cfg.scene:
+            bimg, bt, _ = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
+                                zoom_range=(0.8, 1.6))
+            img, t = np.where(inside[..., None], img, bimg), np.where(inside, t, bt).astype(np.float32)
         if self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
             if i >= self.n_pos:
                 img, t = self._paste(img, t, cfg, rng)

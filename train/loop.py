@@ -87,6 +87,7 @@ class TrainConfig:
     paste_prob: float = 0.5
     graphics_prob: float = 0.0          # flat graphics (stickers, captions) beside the people (train.data)
     second_person: float = 0.0          # another person pasted into a labelled crop (train.data)
+    scene: float = 0.0                  # a zoomed-out crop's border filled with a frame without people (train.data)
     photometric: bool = True
     imagenet: bool = True
     seed: int = 0
@@ -115,8 +116,8 @@ class TrainConfig:
             raise ValueError("epochs, batch and train_repeat must be at least 1")
         if self.ignore_band and not 0 <= self.ignore_band[0] < self.ignore_band[1] <= 1:
             raise ValueError("the ignore band is LO,HI with 0 <= LO < HI <= 1")
-        if not all(0 <= p <= 1 for p in (self.graphics_prob, self.paste_prob, self.second_person)):
-            raise ValueError("paste, graphics and second-person probabilities must be between 0 and 1")
+        if not all(0 <= p <= 1 for p in (self.graphics_prob, self.paste_prob, self.second_person, self.scene)):
+            raise ValueError("paste, graphics, second-person and scene probabilities must be between 0 and 1")
 
     def spec(self) -> ModelSpec:
         return ModelSpec(arch=self.arch, encoder=self.encoder, decoder_channels=self.decoder_channels,
@@ -543,7 +544,7 @@ def _load_data(cfg: TrainConfig, out: Path, rank: int) -> tuple[TrainSet, dict[s
               f"{len(val_recs)} val, {len(vval_recs)} video val, {len(test_recs)} test", flush=True)
     aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
                         ignore_band=tuple(cfg.ignore_band) if cfg.ignore_band else None,
-                        graphics_prob=cfg.graphics_prob, second_person=cfg.second_person,
+                        graphics_prob=cfg.graphics_prob, second_person=cfg.second_person, scene=cfg.scene,
                         photometric=cfg.photometric)
     trainset = TrainSet(train_recs * cfg.train_repeat + pseudo_recs, aug, negatives=neg, seed=cfg.seed,
                         binary=cfg.classes == 1)
