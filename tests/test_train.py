@@ -296,6 +296,18 @@ def test_scene_fills_a_zoomed_out_crop_beyond_its_picture_with_a_frame_without_p
         TrainConfig(train=("x",), scene=1.5)
 
 
+def test_a_scene_behind_people_covers_the_crop_without_streaks():
+    """_warp(cover=True): a landscape frame without people behind a portrait crop fills it whole, at any of the
+    zooms the backgrounds are drawn at; without cover it ends in its replicated border above and below."""
+    from train.data import _warp
+    cfg = AugmentConfig(size=(416, 256), infer_size=384, rotate=0.0, photometric=False)
+    frame, mask = np.zeros((480, 854, 3), np.uint8), np.zeros((480, 854), np.float32)
+    covered = [_warp(frame, mask, cfg, np.random.default_rng(k), zoom_range=(0.8, 1.6), cover=True)[2].all()
+               for k in range(20)]
+    plain = [_warp(frame, mask, cfg, np.random.default_rng(k), zoom_range=(0.8, 1.6))[2].all() for k in range(20)]
+    assert all(covered) and not any(plain)
+
+
 def test_coco_person_masks_with_crowd_ignored(tmp_path):
     ann, images, _ = write_coco(tmp_path)
     recs = coco_records(ann, images)

@@ -258,7 +258,8 @@ class AugmentConfig:
     # A labelled crop zoomed out beyond its picture's edge shows the replicated border (streaks) around a small
     # picture; with this probability, when the picture covers under 70% of the crop, a frame without people
     # fills what lies outside it instead: the small picture (people and their own background) inside a scene,
-    # as in a wide shot. Needs negatives.
+    # as in a wide shot. Needs negatives. With it on (> 0), a frame without people, behind a person (this, and
+    # the person moved onto a new background) or a sample of its own, always fills the crop (`_warp`'s cover).
     scene: float = 0.0
 
 
@@ -320,17 +321,27 @@ def _graphic_layer(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _warp(img: np.ndarray, mask: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator,
-          zoom_range: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+          zoom_range: tuple[float, float] | None = None,
+          cover: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """An aspect-preserving random crop at a random scale (zoom out shows small people with context,
     zoom in the close TikTok framing), small rotation and flip, in one affine warp: no squashing ever.
-    Also gives where the crop shows the picture (True) rather than its replicated border (`_cut`)."""
+    Also gives where the crop shows the picture (True) rather than its replicated border (`_cut`).
+    `cover`: the picture fills the crop (a scene behind people: a landscape frame in a portrait crop would
+    otherwise end in streaks above and below); the same random draws, the scale at least the covering one and
+    the centre where the crop stays inside the picture."""
     h, w = img.shape[:2]
     oh, ow = cfg.size
     lo, hi = zoom_range or cfg.zoom
     s = cfg.infer_size / max(h, w) * float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+    if cover:
+        s = max(s, oh / h, ow / w)
     ang = float(rng.uniform(-cfg.rotate, cfg.rotate)) if rng.random() < 0.5 else 0.0
     # The crop centre stays inside the image so a crop is never mostly padding.
     cx, cy = rng.uniform(0.2, 0.8) * w, rng.uniform(0.2, 0.8) * h
+    if cover:       # the same draws, mapped onto the centres that keep the crop inside the picture
+        half_w, half_h = min(ow / (2 * s), w / 2), min(oh / (2 * s), h / 2)
+        cx = half_w + (cx / w - 0.2) / 0.6 * (w - 2 * half_w)
+        cy = half_h + (cy / h - 0.2) / 0.6 * (h - 2 * half_h)
     m = cv2.getRotationMatrix2D((cx, cy), ang, s)
     m[0, 2] += ow / 2 - cx
     m[1, 2] += oh / 2 - cy
@@ -414,11 +425,12 @@ class TrainSet(Dataset):
         if not self.binary:
             img, mask, _ = _warp(*self.records[i].load(), cfg, rng)
             return self._out(img, mask.astype(np.int64), None, rng)
-        img, t, inside = _warp(*self._target(self.records[i]), cfg, rng)
+        # With --scene a frame without people, as a sample of its own, fills its crop too (people get pasted in)
+        img, t, inside = _warp(*self._target(self.records[i]), cfg, rng, cover=i >= self.n_pos and self.cfg.scene > 0)
         if i < self.n_pos and self.negatives and self.cfg.scene > 0 and inside.mean() < 0.7 \
                 and rng.random() < self.cfg.scene:
             bimg, bt, _ = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
-                                zoom_range=(0.8, 1.6))
+                                zoom_range=(0.8, 1.6), cover=True)
             img, t = np.where(inside[..., None], img, bimg), np.where(inside, t, bt).astype(np.float32)
         if self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
             if i >= self.n_pos:
@@ -426,7 +438,7 @@ class TrainSet(Dataset):
             elif self.negatives:
                 # The person moves to a new background: breaks the photo sets' background/person shortcuts.
                 bimg, bt, _ = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg,
-                                    rng, zoom_range=(0.8, 1.6))
+                                    rng, zoom_range=(0.8, 1.6), cover=self.cfg.scene > 0)
                 img, t = _over(img, _cut(t, inside), bimg, bt)
         if i < self.n_pos and self.cfg.second_person > 0 and rng.random() < self.cfg.second_person:
             img, t = self._paste(img, t, cfg, rng)      # two people in the crop: both are people
