@@ -291,9 +291,11 @@ def test_scene_fills_a_zoomed_out_crop_beyond_its_picture_with_a_frame_without_p
         # replicated edge that the plain crop labels person too
         assert not ((a["mask"] == 1) & (b["mask"] != 1)).any() and (a["mask"] == 1).sum() < (b["mask"] == 1).sum()
         assert not ((b["image"][1] > 127) & (b["image"][0] < 127)).any()     # without it: no green, streaks
-    assert config_from_args(["--train", "A", "--scene", "0.5"]).scene == 0.5
+    assert config_from_args(["--train", "A", "--negatives", "N", "--scene", "0.5"]).scene == 0.5
     with pytest.raises(ValueError, match="probabilities"):
-        TrainConfig(train=("x",), scene=1.5)
+        TrainConfig(train=("x",), negatives=("n",), scene=1.5)
+    with pytest.raises(ValueError, match="needs --negatives"):
+        TrainConfig(train=("x",), scene=0.5)
 
 
 def test_a_scene_behind_people_covers_the_crop_without_streaks():

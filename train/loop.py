@@ -118,6 +118,8 @@ class TrainConfig:
             raise ValueError("the ignore band is LO,HI with 0 <= LO < HI <= 1")
         if not all(0 <= p <= 1 for p in (self.graphics_prob, self.paste_prob, self.second_person, self.scene)):
             raise ValueError("paste, graphics, second-person and scene probabilities must be between 0 and 1")
+        if self.scene > 0 and not self.negatives:
+            raise ValueError("--scene needs --negatives: the frames without people it puts around the pictures")
 
     def spec(self) -> ModelSpec:
         return ModelSpec(arch=self.arch, encoder=self.encoder, decoder_channels=self.decoder_channels,
