@@ -131,29 +131,38 @@ def people_boxes(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[
 
 
 def _found(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[tuple[Pixels, Pixels]]:
+    found, before = _parts(prob, focus, prior)
+    return _groups(found + before, focus, *prob.shape)
+
+
+def _parts(prob: np.ndarray, focus: Focus, prior: list[Box]) -> tuple[list[Pixels], list[Pixels]]:
+    """The blobs of this map and the `prior` boxes, both in its pixels."""
     h, w = prob.shape
-    return _groups(_blobs(prob, focus) + [box_pixels(b, h, w) for b in prior], focus, h, w)
+    return _blobs(prob, focus), [box_pixels(b, h, w) for b in prior]
+
+
+def _union_box(found: list[Pixels], before: list[Pixels], focus: Focus, h: int, w: int) -> Pixels | None:
+    parts = [_grow(_union(boxes), focus, h, w) for boxes in (found, before) if boxes]
+    return _union(parts) if parts else None
 
 
 def union_box(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> Pixels | None:
     """One box around all the people, grown by the margin, and around where they were (`prior`), grown alike;
     None when nobody."""
-    h, w = prob.shape
-    found, before = _blobs(prob, focus), [box_pixels(b, h, w) for b in prior]
-    parts = [_grow(_union(boxes), focus, h, w) for boxes in (found, before) if boxes]
-    return _union(parts) if parts else None
+    return _union_box(*_parts(prob, focus, prior), focus, *prob.shape)
 
 
 def look_boxes(segmenter, prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[Pixels]:
     """Where the closer looks go (pixels of `prob`): one box around all the people when it shows them at least
     `Focus.min_gain` times larger; else, when they are apart, a box for each group large enough to count
     (`Focus.look_part`) and small enough for a closer look to pay, the largest `Focus.looks` of them."""
-    union = union_box(prob, focus, prior)
+    found, before = _parts(prob, focus, prior)
+    union = _union_box(found, before, focus, *prob.shape)
     if union is None or box_gain(segmenter, union) >= focus.min_gain:
         return [] if union is None else [union]
-    found = _found(prob, focus, prior)
-    area = [(b - t) * (r - l) for (t, b, l, r), _ in found]
-    return [grown for (_, grown), a in zip(found, area)
+    groups = _groups(found + before, focus, *prob.shape)
+    area = [(b - t) * (r - l) for (t, b, l, r), _ in groups]
+    return [grown for (_, grown), a in zip(groups, area)
             if a >= focus.look_part * area[0] and box_gain(segmenter, grown) >= focus.min_gain][:focus.looks]
 
 

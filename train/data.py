@@ -408,6 +408,12 @@ class TrainSet(Dataset):
             t = np.where((t > band[0]) & (t < band[1]), np.float32(-1), t)
         return img, t
 
+    def _scene(self, cfg: AugmentConfig, rng: np.random.Generator, cover: bool) -> tuple[np.ndarray, np.ndarray]:
+        """A random frame without people, warped to the crop at the backgrounds' zoom (0.8-1.6)."""
+        bimg, bt, _ = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
+                            zoom_range=(0.8, 1.6), cover=cover)
+        return bimg, bt
+
     def _paste(self, bg: np.ndarray, bg_t: np.ndarray, cfg: AugmentConfig,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Copy-paste: a person from another labelled image (a photo or a pseudo-labelled frame), at a random
@@ -429,16 +435,14 @@ class TrainSet(Dataset):
         img, t, inside = _warp(*self._target(self.records[i]), cfg, rng, cover=i >= self.n_pos and self.cfg.scene > 0)
         if i < self.n_pos and self.negatives and self.cfg.scene > 0 and inside.mean() < 0.7 \
                 and rng.random() < self.cfg.scene:
-            bimg, bt, _ = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg, rng,
-                                zoom_range=(0.8, 1.6), cover=True)
+            bimg, bt = self._scene(cfg, rng, cover=True)
             img, t = np.where(inside[..., None], img, bimg), np.where(inside, t, bt).astype(np.float32)
         if self.positives and self.cfg.paste_prob > 0 and rng.random() < self.cfg.paste_prob:
             if i >= self.n_pos:
                 img, t = self._paste(img, t, cfg, rng)
             elif self.negatives:
                 # The person moves to a new background: breaks the photo sets' background/person shortcuts.
-                bimg, bt, _ = _warp(*load_target(self.negatives[int(rng.integers(len(self.negatives)))]), cfg,
-                                    rng, zoom_range=(0.8, 1.6), cover=self.cfg.scene > 0)
+                bimg, bt = self._scene(cfg, rng, cover=self.cfg.scene > 0)
                 img, t = _over(img, _cut(t, inside), bimg, bt)
         if i < self.n_pos and self.cfg.second_person > 0 and rng.random() < self.cfg.second_person:
             img, t = self._paste(img, t, cfg, rng)      # two people in the crop: both are people
