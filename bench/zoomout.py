@@ -19,6 +19,11 @@ frame: no rectangle of another scene around the person to give away where to loo
 its own slice of the frame's width: people apart in one wide shot (a duo, a group dance), whom one box around
 all of them holds at no closer look than the whole frame. Each copy keeps its own place through the set.
 
+`--crowd N` adds an audience: N smaller copies of each frame (`--crowd-scale` of the person's size; every other
+one mirrored), side by side along the top quarter of the frame and behind the person, all labelled: a dancer
+on a stage with people watching, where one box around everyone holds the whole frame and the dancer still
+needs a closer look of her own.
+
 `--variants N` makes N such sets of each input set (`<set>~0` .. `<set>~N-1`), each over its own background at
 its own place: one background's look-alike of a person (a post, a statue) then weighs 1/N of the score, not all
 of it.
@@ -46,13 +51,13 @@ def _cover(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng: np.random.Generator,
-                 cut: bool = False, copies: int = 1) -> int:
+                 cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4) -> int:
     images = sorted(p for p in (src / "images").iterdir() if p.suffix.lower() in IMAGE_EXTS)
     tmp = dst.with_name(f".{dst.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "images").mkdir(parents=True)
     (tmp / "masks").mkdir()
-    spots = None
+    spots = seats = None
     for path in images:
         img = cv2.imread(str(path))
         mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
@@ -65,21 +70,34 @@ def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng
             spots = [(int(rng.integers(0, h - sh + 1)), k * slot + int(rng.integers(0, slot - sw + 1)))
                      for k in range(copies)]
             bg = _cover(background, h, w)
+            ch, cw = max(1, round(sh * crowd_scale)), max(1, round(sw * crowd_scale))
+            if crowd and crowd * cw > w:
+                raise ValueError(f"a crowd of {crowd} at {scale * crowd_scale:g}x does not fit side by side in {w} px")
+            # The audience sits along the top quarter (its feet at most there), one seat per slice of the width.
+            seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * (w // crowd) + int(rng.integers(0, w // crowd - cw + 1)))
+                     for k in range(crowd)] if crowd else []
         frame, target = bg.copy(), np.zeros((h, w), np.uint8)
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
-        for k, (y, x) in enumerate(spots):
-            pic, lab = (small, small_mask) if k % 2 == 0 else (small[:, ::-1], small_mask[:, ::-1])
-            target[y:y + sh, x:x + sw] = lab
+        tiny = (cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA),
+                cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_AREA)) if crowd else None
+        # The crowd first, the person last (in front): (picture, label, top, left) in painting order.
+        for k, (pic, lab, y, x) in enumerate([(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]):
+            if k % 2:
+                pic, lab = pic[:, ::-1], lab[:, ::-1]
             if cut:
                 a = cv2.GaussianBlur(lab, (3, 3), 0)[..., None] / np.float32(255)
-                pic = (pic * a + frame[y:y + sh, x:x + sw] * (1 - a) + 0.5).astype(np.uint8)
-            frame[y:y + sh, x:x + sw] = pic
+                pic = (pic * a + frame[y:y + lab.shape[0], x:x + lab.shape[1]] * (1 - a) + 0.5).astype(np.uint8)
+                under = target[y:y + lab.shape[0], x:x + lab.shape[1]]
+                lab = np.maximum(lab, under)       # a person pasted alone hides the label only where it covers it
+            target[y:y + lab.shape[0], x:x + lab.shape[1]] = lab
+            frame[y:y + lab.shape[0], x:x + lab.shape[1]] = pic
         cv2.imwrite(str(tmp / "images" / path.name), frame)
         cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
     if (src / LABELS_FILE).is_file():
         meta = json.loads((src / LABELS_FILE).read_text())
-        meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}))
+        meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}),
+                    **({"crowd": crowd, "crowd_scale": crowd_scale} if crowd else {}))
         (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
@@ -98,6 +116,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--cut", action="store_true", help="paste only the person (its label as alpha), not the frame")
     p.add_argument("--copies", type=int, default=1,
                    help="paste each frame this many times side by side (people apart in one wide shot)")
+    p.add_argument("--crowd", type=int, default=0,
+                   help="also paste this many smaller copies along the top of the frame, behind (an audience)")
+    p.add_argument("--crowd-scale", type=float, default=0.4, help="the audience's size relative to the person's")
     args = p.parse_args(argv)
     if not 0 < args.scale < 1:
         p.error("--scale must be between 0 and 1")
@@ -105,6 +126,9 @@ def main(argv: list[str] | None = None) -> None:
         p.error("--variants must be at least 1")
     if args.copies < 1 or args.copies * args.scale > 1:
         p.error("--copies must be at least 1, and copies x scale at most 1 (side by side in the frame's width)")
+    if args.crowd < 0 or not 0 < args.crowd_scale <= 1 or args.crowd * args.scale * args.crowd_scale > 1:
+        p.error("--crowd must be at least 0, --crowd-scale between 0 and 1, and the crowd must fit side by side "
+                "(crowd x scale x crowd-scale at most 1)")
     # Pictures only: a set of frames without people in the images/ + masks/ layout has its (black) masks beside.
     backgrounds = sorted(q for q in args.backgrounds.rglob("*")
                          if q.suffix.lower() in IMAGE_EXTS and q.parent.name != "masks")
@@ -119,8 +143,8 @@ def main(argv: list[str] | None = None) -> None:
             name = d.name if args.variants == 1 else f"{d.name}~{k}"
             background = cv2.imread(str(backgrounds[int(pick)]))
             n = zoom_out_set(d.resolve(), args.out / name, background, args.scale, rng, cut=args.cut,
-                             copies=args.copies)
-            times = f" x{args.copies}" if args.copies > 1 else ""
+                             copies=args.copies, crowd=args.crowd, crowd_scale=args.crowd_scale)
+            times = (f" x{args.copies}" if args.copies > 1 else "") + (f" + a crowd of {args.crowd}" if args.crowd else "")
             print(f"{name}: {n} frames at {args.scale:g}x{times} over {backgrounds[int(pick)].name}")
 
 

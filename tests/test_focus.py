@@ -247,7 +247,7 @@ def test_a_very_small_person_is_looked_at_with_a_smaller_crop_when_max_gain_caps
     assert max(capped_shape) <= round(2.0 * max(bottom - top, right - left))
     assert _region(_full(capped), BODY).mean() > 0.8 and _region(_full(full), BODY).mean() > 0.8
     with pytest.raises(ValueError):
-        Focus(max_gain=1.2)                  # below min_gain
+        Focus(max_gain=1.1)                  # below min_gain
 
 
 class _Looks:

@@ -138,3 +138,43 @@ def test_copies_paste_each_frame_side_by_side_every_other_one_mirrored(tmp_path)
     with pytest.raises(SystemExit):                                       # three at 0.4 do not fit side by side
         zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "x"),
                       "--scale", "0.4", "--copies", "3"])
+
+
+
+def test_a_crowd_sits_small_along_the_top_behind_the_person(tmp_path):
+    """--crowd 3: three smaller copies (the audience) in the top quarter, one per third of the width, all
+    labelled and drawn, the person at the given scale below them, each at the same place in every frame."""
+    d = _labelled_set(tmp_path / "in", "clip", size=(240, 200))
+    for m in (d / "masks").iterdir():                   # the person low in its frame: rows 150-230
+        mask = np.zeros((240, 200), np.uint8)
+        mask[150:230, 20:60] = 255
+        cv2.imwrite(str(m), mask)
+        img = np.full((240, 200, 3), 200, np.uint8)
+        img[mask > 0] = (0, 0, 255)
+        cv2.imwrite(str(d / "images" / m.name), img)
+    bg = _backgrounds(tmp_path / "bg", n=1)
+    zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "out"),
+                  "--scale", "0.5", "--crowd", "3", "--crowd-scale", "0.5", "--cut"])
+    d = tmp_path / "out" / "clip"
+    places = []
+    for f in sorted((d / "images").iterdir()):
+        mask = cv2.imread(str(d / "masks" / f.name), cv2.IMREAD_GRAYSCALE)
+        n, _, stats, _ = cv2.connectedComponentsWithStats((mask > 127).astype(np.uint8))
+        assert n == 5                                                   # the person and an audience of three
+        people = sorted(stats[1:].tolist(), key=lambda s: -s[4])
+        person, crowd = people[0], people[1:]
+        assert person[4] == pytest.approx(80 * 40 * 0.25, rel=0.2) and person[1] >= 60
+        for x, y, w, h, a in crowd:                                     # a quarter of the person's size, on top
+            assert a == pytest.approx(80 * 40 * 0.0625, rel=0.3) and y + h <= 60
+        assert sorted(x // (200 // 3) for x, *_ in crowd) == [0, 1, 2]  # one in each third of the width
+        img = cv2.imread(str(f))
+        inner = cv2.erode((mask > 127).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        assert np.all(img[inner][:, 2] > 150)                           # everyone labelled is drawn
+        places.append(sorted(s[:2] for s in people))
+    assert places[0] == places[-1]
+    assert json.loads((d / "labels.json").read_text())["crowd"] == 3
+    for extra in (["--crowd", "-1"], ["--crowd-scale", "0"], ["--crowd", "9", "--scale", "0.9", "--crowd-scale", "1"]):
+        with pytest.raises(SystemExit):
+            zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "x"),
+                          *extra])
+    assert not (tmp_path / "x").exists()
