@@ -74,15 +74,17 @@ def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng
             if crowd and crowd * cw > w:
                 raise ValueError(f"a crowd of {crowd} at {scale * crowd_scale:g}x does not fit side by side in {w} px")
             # The audience sits along the top quarter (its feet at most there), one seat per slice of the width.
-            seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * (w // crowd) + int(rng.integers(0, w // crowd - cw + 1)))
-                     for k in range(crowd)] if crowd else []
+            seat = w // max(1, crowd)
+            seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * seat + int(rng.integers(0, seat - cw + 1)))
+                     for k in range(crowd)]
         frame, target = bg.copy(), np.zeros((h, w), np.uint8)
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
         tiny = (cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA),
                 cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_AREA)) if crowd else None
         # The crowd first, the person last (in front): (picture, label, top, left) in painting order.
-        for k, (pic, lab, y, x) in enumerate([(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]):
+        pastes = [(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]
+        for k, (pic, lab, y, x) in enumerate(pastes):
             if k % 2:
                 pic, lab = pic[:, ::-1], lab[:, ::-1]
             if cut:

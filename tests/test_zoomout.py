@@ -140,7 +140,6 @@ def test_copies_paste_each_frame_side_by_side_every_other_one_mirrored(tmp_path)
                       "--scale", "0.4", "--copies", "3"])
 
 
-
 def test_a_crowd_sits_small_along_the_top_behind_the_person(tmp_path):
     """--crowd 3: three smaller copies (the audience) in the top quarter, one per third of the width, all
     labelled and drawn, the person at the given scale below them, each at the same place in every frame."""
