@@ -54,53 +54,57 @@ def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng
                  cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4) -> int:
     images = sorted(p for p in (src / "images").iterdir() if p.suffix.lower() in IMAGE_EXTS)
     tmp = dst.with_name(f".{dst.name}.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "images").mkdir(parents=True)
-    (tmp / "masks").mkdir()
-    spots = seats = None
-    for path in images:
-        img = cv2.imread(str(path))
-        mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
-        h, w = img.shape[:2]
-        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-        if spots is None:
-            if copies * sw > w:
-                raise ValueError(f"{copies} copies at {scale:g}x do not fit side by side in {w} px")
-            slot = w // copies      # copy k stays inside the k-th slice of the width
-            spots = [(int(rng.integers(0, h - sh + 1)), k * slot + int(rng.integers(0, slot - sw + 1)))
-                     for k in range(copies)]
-            bg = _cover(background, h, w)
-            ch, cw = max(1, round(sh * crowd_scale)), max(1, round(sw * crowd_scale))
-            if crowd and crowd * cw > w:
-                raise ValueError(f"a crowd of {crowd} at {scale * crowd_scale:g}x does not fit side by side in {w} px")
-            # The audience sits along the top quarter (its feet at most there), one seat per slice of the width.
-            seat = w // max(1, crowd)
-            seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * seat + int(rng.integers(0, seat - cw + 1)))
-                     for k in range(crowd)]
-        frame, target = bg.copy(), np.zeros((h, w), np.uint8)
-        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
-        small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
-        tiny = (cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA),
-                cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_AREA)) if crowd else None
-        # The crowd first, the person last (in front): (picture, label, top, left) in painting order.
-        pastes = [(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]
-        for k, (pic, lab, y, x) in enumerate(pastes):
-            if k % 2:
-                pic, lab = pic[:, ::-1], lab[:, ::-1]
-            if cut:
-                a = cv2.GaussianBlur(lab, (3, 3), 0)[..., None] / np.float32(255)
-                pic = (pic * a + frame[y:y + lab.shape[0], x:x + lab.shape[1]] * (1 - a) + 0.5).astype(np.uint8)
-                under = target[y:y + lab.shape[0], x:x + lab.shape[1]]
-                lab = np.maximum(lab, under)       # a person pasted alone hides the label only where it covers it
-            target[y:y + lab.shape[0], x:x + lab.shape[1]] = lab
-            frame[y:y + lab.shape[0], x:x + lab.shape[1]] = pic
-        cv2.imwrite(str(tmp / "images" / path.name), frame)
-        cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
-    if (src / LABELS_FILE).is_file():
-        meta = json.loads((src / LABELS_FILE).read_text())
-        meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}),
-                    **({"crowd": crowd, "crowd_scale": crowd_scale} if crowd else {}))
-        (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
+    try:     # nothing half-made is left behind, whatever stops it (a crowd that does not fit, a full disk)
+        shutil.rmtree(tmp, ignore_errors=True)
+        (tmp / "images").mkdir(parents=True)
+        (tmp / "masks").mkdir()
+        spots = seats = None
+        for path in images:
+            img = cv2.imread(str(path))
+            mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
+            h, w = img.shape[:2]
+            sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+            if spots is None:
+                if copies * sw > w:
+                    raise ValueError(f"{copies} copies at {scale:g}x do not fit side by side in {w} px")
+                slot = w // copies      # copy k stays inside the k-th slice of the width
+                spots = [(int(rng.integers(0, h - sh + 1)), k * slot + int(rng.integers(0, slot - sw + 1)))
+                         for k in range(copies)]
+                bg = _cover(background, h, w)
+                ch, cw = max(1, round(sh * crowd_scale)), max(1, round(sw * crowd_scale))
+                if crowd and crowd * cw > w:
+                    raise ValueError(f"a crowd of {crowd} at {scale * crowd_scale:g}x does not fit side by side in {w} px")
+                # The audience sits along the top quarter (its feet at most there), one seat per slice of the width.
+                seat = w // max(1, crowd)
+                seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * seat + int(rng.integers(0, seat - cw + 1)))
+                         for k in range(crowd)]
+            frame, target = bg.copy(), np.zeros((h, w), np.uint8)
+            small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+            small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+            tiny = (cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA),
+                    cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_AREA)) if crowd else None
+            # The crowd first, the person last (in front): (picture, label, top, left) in painting order.
+            pastes = [(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]
+            for k, (pic, lab, y, x) in enumerate(pastes):
+                if k % 2:
+                    pic, lab = pic[:, ::-1], lab[:, ::-1]
+                if cut:
+                    a = cv2.GaussianBlur(lab, (3, 3), 0)[..., None] / np.float32(255)
+                    pic = (pic * a + frame[y:y + lab.shape[0], x:x + lab.shape[1]] * (1 - a) + 0.5).astype(np.uint8)
+                    under = target[y:y + lab.shape[0], x:x + lab.shape[1]]
+                    lab = np.maximum(lab, under)       # a person pasted alone hides the label only where it covers it
+                target[y:y + lab.shape[0], x:x + lab.shape[1]] = lab
+                frame[y:y + lab.shape[0], x:x + lab.shape[1]] = pic
+            cv2.imwrite(str(tmp / "images" / path.name), frame)
+            cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
+        if (src / LABELS_FILE).is_file():
+            meta = json.loads((src / LABELS_FILE).read_text())
+            meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}),
+                        **({"crowd": crowd, "crowd_scale": crowd_scale} if crowd else {}))
+            (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     shutil.rmtree(dst, ignore_errors=True)
     tmp.rename(dst)
     return len(images)
@@ -131,24 +135,37 @@ def main(argv: list[str] | None = None) -> None:
     if args.crowd < 0 or not 0 < args.crowd_scale <= 1 or args.crowd * args.scale * args.crowd_scale > 1:
         p.error("--crowd must be at least 0, --crowd-scale between 0 and 1, and the crowd must fit side by side "
                 "(crowd x scale x crowd-scale at most 1)")
-    # Pictures only: a set of frames without people in the images/ + masks/ layout has its (black) masks beside.
-    backgrounds = sorted(q for q in args.backgrounds.rglob("*")
-                         if q.suffix.lower() in IMAGE_EXTS and q.parent.name != "masks")
-    sets = sorted(d for d in args.input.iterdir() if (d / "images").is_dir())
-    if not backgrounds or not sets:
-        p.error("need at least one background picture and one labelled set")
-    rng = np.random.default_rng(args.seed)
-    args.out.mkdir(parents=True, exist_ok=True)
-    for d in sets:
-        for k in range(args.variants):
-            pick = rng.integers(len(backgrounds))       # drawn as with one variant: --variants 1 is unchanged
-            name = d.name if args.variants == 1 else f"{d.name}~{k}"
-            background = cv2.imread(str(backgrounds[int(pick)]))
-            n = zoom_out_set(d.resolve(), args.out / name, background, args.scale, rng, cut=args.cut,
-                             copies=args.copies, crowd=args.crowd, crowd_scale=args.crowd_scale)
-            times = (f" x{args.copies}" if args.copies > 1 else "") + (f" + a crowd of {args.crowd}" if args.crowd else "")
-            print(f"{name}: {n} frames at {args.scale:g}x{times} over {backgrounds[int(pick)].name}")
+    try:
+        zoom_out(args.input, args.backgrounds, args.out, scale=args.scale, seed=args.seed, variants=args.variants,
+                 cut=args.cut, copies=args.copies, crowd=args.crowd, crowd_scale=args.crowd_scale)
+    except ValueError as exc:
+        p.error(str(exc))
 
+
+def zoom_out(src: Path, backgrounds: Path, out: Path, *, scale: float = 0.35, seed: int = 0, variants: int = 1,
+             cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4, log=print) -> list[Path]:
+    """Every set of `src` shrunk into frames without people from `backgrounds` (the command's work; its flags
+    as keywords); the sets made, in order. ValueError when there is no background picture or no set."""
+    # Pictures only: a set of frames without people in the images/ + masks/ layout has its (black) masks beside.
+    pictures = sorted(q for q in Path(backgrounds).rglob("*")
+                      if q.suffix.lower() in IMAGE_EXTS and q.parent.name != "masks")
+    sets = sorted(d for d in Path(src).iterdir() if (d / "images").is_dir()) if Path(src).is_dir() else []
+    if not pictures or not sets:
+        raise ValueError("need at least one background picture and one labelled set")
+    rng = np.random.default_rng(seed)
+    Path(out).mkdir(parents=True, exist_ok=True)
+    made = []
+    for d in sets:
+        for k in range(variants):
+            pick = rng.integers(len(pictures))       # drawn as with one variant: --variants 1 is unchanged
+            name = d.name if variants == 1 else f"{d.name}~{k}"
+            background = cv2.imread(str(pictures[int(pick)]))
+            n = zoom_out_set(d.resolve(), Path(out) / name, background, scale, rng, cut=cut,
+                             copies=copies, crowd=crowd, crowd_scale=crowd_scale)
+            made.append(Path(out) / name)
+            times = (f" x{copies}" if copies > 1 else "") + (f" + a crowd of {crowd}" if crowd else "")
+            log(f"{name}: {n} frames at {scale:g}x{times} over {pictures[int(pick)].name}")
+    return made
 
 if __name__ == "__main__":
     main()
