@@ -50,59 +50,64 @@ def _cover(img: np.ndarray, h: int, w: int) -> np.ndarray:
     return big[top:top + h, left:left + w]
 
 
+def _fill(src: Path, tmp: Path, images: list[Path], background: np.ndarray, scale: float,
+          rng: np.random.Generator, cut: bool, copies: int, crowd: int, crowd_scale: float) -> None:
+    spots = seats = None
+    for path in images:
+        img = cv2.imread(str(path))
+        mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
+        h, w = img.shape[:2]
+        sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
+        if spots is None:
+            if copies * sw > w:
+                raise ValueError(f"{copies} copies at {scale:g}x do not fit side by side in {w} px")
+            slot = w // copies      # copy k stays inside the k-th slice of the width
+            spots = [(int(rng.integers(0, h - sh + 1)), k * slot + int(rng.integers(0, slot - sw + 1)))
+                     for k in range(copies)]
+            bg = _cover(background, h, w)
+            ch, cw = max(1, round(sh * crowd_scale)), max(1, round(sw * crowd_scale))
+            if crowd and crowd * cw > w:
+                raise ValueError(f"a crowd of {crowd} at {scale * crowd_scale:g}x does not fit side by side in {w} px")
+            # The audience sits along the top quarter (its feet at most there), one seat per slice of the width.
+            seat = w // max(1, crowd)
+            seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * seat + int(rng.integers(0, seat - cw + 1)))
+                     for k in range(crowd)]
+        frame, target = bg.copy(), np.zeros((h, w), np.uint8)
+        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+        small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
+        tiny = (cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA),
+                cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_AREA)) if crowd else None
+        # The crowd first, the person last (in front): (picture, label, top, left) in painting order.
+        pastes = [(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]
+        for k, (pic, lab, y, x) in enumerate(pastes):
+            if k % 2:
+                pic, lab = pic[:, ::-1], lab[:, ::-1]
+            if cut:
+                a = cv2.GaussianBlur(lab, (3, 3), 0)[..., None] / np.float32(255)
+                pic = (pic * a + frame[y:y + lab.shape[0], x:x + lab.shape[1]] * (1 - a) + 0.5).astype(np.uint8)
+                under = target[y:y + lab.shape[0], x:x + lab.shape[1]]
+                lab = np.maximum(lab, under)       # a person pasted alone hides the label only where it covers it
+            target[y:y + lab.shape[0], x:x + lab.shape[1]] = lab
+            frame[y:y + lab.shape[0], x:x + lab.shape[1]] = pic
+        cv2.imwrite(str(tmp / "images" / path.name), frame)
+        cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
+    if (src / LABELS_FILE).is_file():
+        meta = json.loads((src / LABELS_FILE).read_text())
+        meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}),
+                    **({"crowd": crowd, "crowd_scale": crowd_scale} if crowd else {}))
+        (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
+
+
 def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng: np.random.Generator,
                  cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4) -> int:
     images = sorted(p for p in (src / "images").iterdir() if p.suffix.lower() in IMAGE_EXTS)
     tmp = dst.with_name(f".{dst.name}.partial")
-    try:     # nothing half-made is left behind, whatever stops it (a crowd that does not fit, a full disk)
-        shutil.rmtree(tmp, ignore_errors=True)
-        (tmp / "images").mkdir(parents=True)
-        (tmp / "masks").mkdir()
-        spots = seats = None
-        for path in images:
-            img = cv2.imread(str(path))
-            mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
-            h, w = img.shape[:2]
-            sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
-            if spots is None:
-                if copies * sw > w:
-                    raise ValueError(f"{copies} copies at {scale:g}x do not fit side by side in {w} px")
-                slot = w // copies      # copy k stays inside the k-th slice of the width
-                spots = [(int(rng.integers(0, h - sh + 1)), k * slot + int(rng.integers(0, slot - sw + 1)))
-                         for k in range(copies)]
-                bg = _cover(background, h, w)
-                ch, cw = max(1, round(sh * crowd_scale)), max(1, round(sw * crowd_scale))
-                if crowd and crowd * cw > w:
-                    raise ValueError(f"a crowd of {crowd} at {scale * crowd_scale:g}x does not fit side by side in {w} px")
-                # The audience sits along the top quarter (its feet at most there), one seat per slice of the width.
-                seat = w // max(1, crowd)
-                seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * seat + int(rng.integers(0, seat - cw + 1)))
-                         for k in range(crowd)]
-            frame, target = bg.copy(), np.zeros((h, w), np.uint8)
-            small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
-            small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
-            tiny = (cv2.resize(img, (cw, ch), interpolation=cv2.INTER_AREA),
-                    cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_AREA)) if crowd else None
-            # The crowd first, the person last (in front): (picture, label, top, left) in painting order.
-            pastes = [(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]
-            for k, (pic, lab, y, x) in enumerate(pastes):
-                if k % 2:
-                    pic, lab = pic[:, ::-1], lab[:, ::-1]
-                if cut:
-                    a = cv2.GaussianBlur(lab, (3, 3), 0)[..., None] / np.float32(255)
-                    pic = (pic * a + frame[y:y + lab.shape[0], x:x + lab.shape[1]] * (1 - a) + 0.5).astype(np.uint8)
-                    under = target[y:y + lab.shape[0], x:x + lab.shape[1]]
-                    lab = np.maximum(lab, under)       # a person pasted alone hides the label only where it covers it
-                target[y:y + lab.shape[0], x:x + lab.shape[1]] = lab
-                frame[y:y + lab.shape[0], x:x + lab.shape[1]] = pic
-            cv2.imwrite(str(tmp / "images" / path.name), frame)
-            cv2.imwrite(str(tmp / "masks" / f"{path.stem}.png"), target)
-        if (src / LABELS_FILE).is_file():
-            meta = json.loads((src / LABELS_FILE).read_text())
-            meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}),
-                        **({"crowd": crowd, "crowd_scale": crowd_scale} if crowd else {}))
-            (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
-    except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    (tmp / "images").mkdir(parents=True)
+    (tmp / "masks").mkdir()
+    try:
+        _fill(src, tmp, images, background, scale, rng, cut, copies, crowd, crowd_scale)
+    except BaseException:       # nothing half-made is left behind (a crowd that does not fit, a full disk)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(dst, ignore_errors=True)
