@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def _link(target: Path, link: Path) -> None:
 
 
 def build(labels: Path, data: Path, mediapipe_python: str | None = None, log=print) -> None:
+    """Label what is not labelled yet (`mediapipe_python`: the teacher's venv), then link and make every set."""
     labels.mkdir(parents=True, exist_ok=True)
     clips = [(data / "videos-unlabelled", labels / "u", 1), (data / "videos", labels / "v", 1),
              (data / "videos-unlabelled" / "bedroom_sam2.mp4", labels / "two" / "bedroom2", 2)]
@@ -76,8 +78,17 @@ def build(labels: Path, data: Path, mediapipe_python: str | None = None, log=pri
                         "(a venv with mediapipe==0.10.21) to make them")
     if missing:
         for src, out, people in missing:
-            reports = label(src, out, mediapipe_python=mediapipe_python, every=2, max_side=768, people=people,
-                            on_set=lambda r: log(r.line()))
+            # Into a scratch folder first: a folder that is there counts as labelled, so never a half-done one.
+            tmp = labels / f".labelling-{out.name}"        # beside the sets, never inside one
+            shutil.rmtree(tmp, ignore_errors=True)
+            try:
+                reports = label(src, tmp, mediapipe_python=mediapipe_python, every=2, max_side=768, people=people,
+                                on_set=lambda r: log(r.line()))
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+            out.parent.mkdir(parents=True, exist_ok=True)
+            tmp.rename(out)
             log(f"{out}: {sum(r.written for r in reports)} frames labelled")
     for part in ("train", "val"):
         (labels / part).mkdir(exist_ok=True)

@@ -1,6 +1,7 @@
 """bench.heldout: the held-out selection sets built in one command (labels by a stand-in MediaPipe) and scored."""
 
 import json
+import sys
 
 import cv2
 import numpy as np
@@ -40,6 +41,7 @@ def test_build_labels_the_clips_and_makes_every_set(tmp_path, data, fake_mediapi
     assert sorted(p.name for p in (labels / "u").iterdir() if p.is_dir()) == \
         ["bedroom_sam2", "catwalk_ubc", "dance_dispose_1080x1920", "juggle_sam2"]
     assert (labels / "two" / "bedroom2" / "images").is_dir()
+    assert not [p for p in labels.iterdir() if p.name.startswith(".")]     # no scratch folder left
     # held-out clips only in val/, the two-person clip in neither, the rest in train/
     assert sorted(p.name for p in (labels / "val").iterdir()) == ["dance_dispose_1080x1920", "juggle_sam2"]
     assert sorted(p.name for p in (labels / "train").iterdir()) == ["catwalk_ubc", "tiktok_dance_0"]
@@ -70,6 +72,11 @@ def test_build_labels_the_clips_and_makes_every_set(tmp_path, data, fake_mediapi
 def test_build_without_labels_or_teacher_says_how(tmp_path, data, capsys):
     assert heldout.main(["build", "--labels", str(tmp_path / "L"), "--data", str(data)]) == 1
     assert "--mediapipe-python" in capsys.readouterr().err
+    # a teacher that fails (a python without mediapipe): an error, and nothing that would pass for labels
+    assert heldout.main(["build", "--labels", str(tmp_path / "L"), "--data", str(data),
+                         "--mediapipe-python", sys.executable]) == 1
+    assert "mediapipe" in capsys.readouterr().err
+    assert list((tmp_path / "L").iterdir()) == []
 
 
 def test_score_runs_each_set_as_the_app_does_and_prints_one_row(tmp_path, data, fake_mediapipe_python,
