@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -104,8 +103,8 @@ def build(labels: Path, data: Path, mediapipe_python: str | None = None, log=pri
             (one / sub).mkdir(parents=True, exist_ok=True)
             _link(Path(src), one / sub / Path(src).name)
     for name, src, kw in SHRUNK:
-        zoom_out(labels / src, data / NEGATIVES, labels / name, log=lambda _line: None, **kw)
-        log(f"{name}: {len(find_records(labels / name))} frames")
+        frames = zoom_out(labels / src, data / NEGATIVES, labels / name, log=lambda _line: None, **kw)
+        log(f"{name}: {frames} frames")
 
 
 def score(weights: Path, labels: Path, data: Path, sets: tuple[str, ...] = SETS, photos: bool = True,
@@ -158,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print("| weights | " + " | ".join(scores) + " |")
-    print(row(os.path.basename(a.weights), scores))
+    print(row(a.weights.name, scores))
     if a.json:
         a.json.write_text(json.dumps(scores, indent=1))
     return 0

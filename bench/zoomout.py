@@ -148,9 +148,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def zoom_out(src: Path, backgrounds: Path, out: Path, *, scale: float = 0.35, seed: int = 0, variants: int = 1,
-             cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4, log=print) -> list[Path]:
+             cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4, log=print) -> int:
     """Every set of `src` shrunk into frames without people from `backgrounds` (the command's work; its flags
-    as keywords); the sets made, in order. ValueError when there is no background picture or no set."""
+    as keywords); the frames made, all sets together. ValueError when there is no background picture or no set."""
     # Pictures only: a set of frames without people in the images/ + masks/ layout has its (black) masks beside.
     pictures = sorted(q for q in Path(backgrounds).rglob("*")
                       if q.suffix.lower() in IMAGE_EXTS and q.parent.name != "masks")
@@ -159,7 +159,7 @@ def zoom_out(src: Path, backgrounds: Path, out: Path, *, scale: float = 0.35, se
         raise ValueError("need at least one background picture and one labelled set")
     rng = np.random.default_rng(seed)
     Path(out).mkdir(parents=True, exist_ok=True)
-    made = []
+    total = 0
     for d in sets:
         for k in range(variants):
             pick = rng.integers(len(pictures))       # drawn as with one variant: --variants 1 is unchanged
@@ -167,10 +167,11 @@ def zoom_out(src: Path, backgrounds: Path, out: Path, *, scale: float = 0.35, se
             background = cv2.imread(str(pictures[int(pick)]))
             n = zoom_out_set(d.resolve(), Path(out) / name, background, scale, rng, cut=cut,
                              copies=copies, crowd=crowd, crowd_scale=crowd_scale)
-            made.append(Path(out) / name)
+            total += n
             times = (f" x{copies}" if copies > 1 else "") + (f" + a crowd of {crowd}" if crowd else "")
             log(f"{name}: {n} frames at {scale:g}x{times} over {pictures[int(pick)].name}")
-    return made
+    return total
+
 
 if __name__ == "__main__":
     main()

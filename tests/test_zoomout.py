@@ -113,7 +113,6 @@ def test_bad_arguments_are_refused(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-
 def test_a_set_that_cannot_be_made_leaves_nothing_behind(tmp_path):
     """zoom_out (the function, which the command's checks do not guard) refuses a crowd that does not fit after
     the set's folder was begun: no half-made set, and the set made before it stays."""
@@ -126,6 +125,7 @@ def test_a_set_that_cannot_be_made_leaves_nothing_behind(tmp_path):
         zoomout.zoom_out(tmp_path / "in", bg, out, scale=0.5, crowd=40, crowd_scale=1.0, log=lambda _: None)
     assert sorted(p.name for p in out.iterdir()) == ["a", "b"]       # no .partial folder
     assert len(list((out / "a" / "images").iterdir())) == 3
+
 
 def test_copies_paste_each_frame_side_by_side_every_other_one_mirrored(tmp_path):
     """--copies 2: two people apart in one frame (each in its own half of the width, the second mirrored),
