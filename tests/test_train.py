@@ -239,6 +239,51 @@ def test_second_person_pasted_into_labelled_crops(data):
         TrainConfig(train=("x",), second_person=2.0)
 
 
+def test_statues_are_people_shaped_grey_figures_labelled_background(data):
+    """--statue: a person from another image painted beside the crop's people as a stone or bronze figure. Where
+    it is painted the picture has no colour of its own (one tone), the target never gains a person and the
+    crop's people are left as they were; a close-up that leaves no room gets none."""
+    from train.data import place_statue
+
+    rng = np.random.default_rng(0)
+    img = np.zeros((96, 64, 3), np.uint8)
+    img[..., 0] = 200                                   # a red scene
+    target = np.zeros((96, 64), np.float32)
+    target[30:70, 4:20] = 1.0                           # a person at the left
+    target[0:4] = -1                                    # and a strip the loss ignores
+    fg = rng.integers(0, 256, (96, 64, 3)).astype(np.uint8)     # a colourful figure...
+    fg_t = np.zeros((96, 64), np.float32)
+    fg_t[20:76, 24:40] = 1.0                            # ...standing in the middle of its own crop
+    painted = 0
+    for seed in range(10):
+        out, t = place_statue(img, target, fg, fg_t, np.random.default_rng(seed))
+        change = np.abs(out.astype(int) - img).sum(2) > 30
+        assert change.sum() > 0.3 * 56 * 16                          # a figure, mostly in view
+        assert (t[target >= 0] <= target[target >= 0] + 1e-6).all()  # never more person
+        assert (t[target < 0] == -1).all()                           # ignored pixels stay ignored
+        assert (t[~change & (target == 1)] == 1).all()               # untouched people stay people
+        assert (change & (target == 1)).sum() <= 0.05 * change.sum() + 16    # beside them, not over them
+        inner = cv2.erode(change.astype(np.uint8), np.ones((5, 5))) > 0     # clear of the blended edge
+        chroma = out[inner].astype(float) / (out[inner].astype(float).sum(1, keepdims=True) + 1)
+        assert inner.sum() > 100 and chroma.std(0).max() < 0.03          # one tone, not the figure's colours
+        painted += change.sum()
+    assert painted > 10 * 400
+    close_up = np.ones((96, 64), np.float32)
+    out, t = place_statue(img, close_up, fg, fg_t, np.random.default_rng(0))
+    assert (out == img).all() and (t == 1).all()                    # no room: nothing painted
+    recs = find_records(data / "set")
+    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, paste_prob=0.0)
+    plain, with_statues = TrainSet(recs, cfg, seed=0), TrainSet(recs, dataclasses.replace(cfg, statue=1.0), seed=0)
+    changed = 0
+    for i in range(8):
+        changed += not torch.equal(plain[i]["image"], with_statues[i]["image"])
+        assert not ((with_statues[i]["mask"] == 1) & (plain[i]["mask"] != 1)).any()   # never gains a person
+    assert changed >= 4
+    assert config_from_args(["--train", "A", "--statue", "0.3"]).statue == 0.3
+    with pytest.raises(ValueError, match="probabilities"):
+        TrainConfig(train=("x",), statue=1.5)
+
+
 def test_pasted_person_ends_at_its_pictures_edge(tmp_path):
     """A person cut by its photo's edge brings no streak of replicated pixels labelled person onto another
     background: at a zoom out, the label covers exactly the picture (a red photo, all person, over black), both

@@ -92,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scene", type=float, default=0.0, metavar="P",
                    help="probability that a labelled crop zoomed out beyond its picture gets a frame without people "
                         "around the picture instead of its replicated border (needs --negatives)")
+    p.add_argument("--statue", type=float, default=0.0, metavar="P",
+                   help="probability of a person from another image set beside the people as a stone or bronze "
+                        "statue, labelled background (figures that are not people)")
     p.add_argument("--no-photometric", action="store_true")
     p.add_argument("--no-imagenet", action="store_true", help="random encoder init")
     p.add_argument("--seed", type=int, default=0)
@@ -120,7 +123,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
         weight_decay=a.weight_decay, scheduler=a.scheduler, warmup_steps=a.warmup_steps, loss=a.loss,
         encoder=a.encoder, decoder_channels=tuple(int(c) for c in a.decoder_channels.split(",")), arch=a.arch,
         classes=a.classes, infer_size=a.infer_size, size=a.size, zoom=a.zoom, paste_prob=a.paste_prob,
-        graphics_prob=a.graphics, second_person=a.second_person, scene=a.scene,
+        graphics_prob=a.graphics, second_person=a.second_person, scene=a.scene, statue=a.statue,
         photometric=not a.no_photometric, imagenet=not a.no_imagenet, seed=a.seed, workers=a.workers,
         threads=a.threads, steps_per_epoch=a.steps_per_epoch, patience=a.patience, ckpt_minutes=a.ckpt_minutes,
         amp=not a.no_amp, amp_cpu=a.amp_cpu, resume=a.resume, init=a.init, name=a.name,

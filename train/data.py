@@ -261,6 +261,11 @@ class AugmentConfig:
     # as in a wide shot. Needs negatives. With it on (> 0), a frame without people, behind a person (this, and
     # the person moved onto a new background) or a sample of its own, always fills the crop (`_warp`'s cover).
     scene: float = 0.0
+    # A person from another labelled image pasted beside the people as a statue (`stone`: grey or bronze, its own
+    # shading kept, no colour, a stone grain), with this probability: never a person. Stone figures next to a
+    # dancer (a fountain's lions and chains in DAVIS dance-jump) were marked as people, and a network trained only
+    # on real people and animals never saw a person-shaped thing that is not one.
+    statue: float = 0.0
 
 
 GRAPHIC_WORDS = ("POV", "wait for it", "#fyp", "#dance", "part 2", "LOL", "omg", "tutorial", "new trend",
@@ -291,6 +296,45 @@ def draw_graphics(img: np.ndarray, t: np.ndarray, rng: np.random.Generator,
         img = (img * (1 - alpha[..., None]) + np.float32(colour) * alpha[..., None]).astype(np.uint8)
         t = np.where(t < 0, t, t * (1 - alpha)).astype(np.float32)      # ignored pixels stay ignored
     return img, t
+
+
+def stone(fg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An RGB picture re-made as a statue's surface: its shading (luminance, a little smoothed: no fabric or
+    hair detail) over one stone or bronze tone, with a fine grain; float32 RGB in [0, 255]."""
+    g = cv2.cvtColor(fg, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    g = cv2.GaussianBlur(g, (0, 0), float(rng.uniform(0.5, 1.5)))
+    g = (g - g.mean()) * float(rng.uniform(0.6, 1.0)) + 0.5
+    if rng.random() < 0.75:     # pale to dark stone, a little warm
+        tone = rng.uniform(90, 220) * np.array([1.0, rng.uniform(0.94, 1.0), rng.uniform(0.84, 0.98)])
+    else:                       # bronze, dark and greenish or brown
+        tone = rng.uniform(60, 130) * np.array([rng.uniform(0.7, 1.0), rng.uniform(0.75, 0.9), rng.uniform(0.45, 0.7)])
+    grain = cv2.GaussianBlur(rng.normal(0, 1, g.shape).astype(np.float32), (0, 0), float(rng.uniform(0.7, 2.5)))
+    grain *= float(rng.uniform(0.02, 0.06)) / (grain.std() + 1e-6)
+    return np.clip(tone * (0.4 + 0.9 * g + grain)[..., None], 0, 255).astype(np.float32)
+
+
+def place_statue(img: np.ndarray, t: np.ndarray, fg: np.ndarray, fg_t: np.ndarray, rng: np.random.Generator,
+                 max_cover: float = 0.05, tries: int = 6) -> tuple[np.ndarray, np.ndarray]:
+    """A figure (`fg` with its person confidence `fg_t`, the crop's size) moved to a random place and painted
+    over the crop as a statue (`stone`), where at most `max_cover` of it falls on the crop's people (up to
+    `tries` places, else nothing: a close-up may get none). The target is multiplied by what the statue leaves
+    visible, as for graphics: never more person, ignored pixels stay ignored."""
+    h, w = img.shape[:2]
+    person = np.clip(fg_t, 0, 1)
+    if person.max() <= 0.5:
+        return img, t
+    for _ in range(tries):
+        m = np.float32([[1, 0, rng.uniform(-w / 2, w / 2)], [0, 1, rng.uniform(-h / 3, h / 3)]])
+        alpha = cv2.warpAffine(person, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0)
+        solid = alpha > 0.5
+        if solid.sum() > 0.3 * (person > 0.5).sum() and (t[solid] > 0.5).mean() <= max_cover:
+            break
+    else:
+        return img, t
+    alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
+    figure = cv2.warpAffine(stone(fg, rng), m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    img = (img * (1 - alpha[..., None]) + figure * alpha[..., None]).astype(np.uint8)
+    return img, np.where(t < 0, t, t * (1 - alpha)).astype(np.float32)
 
 
 def _graphic_layer(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -424,6 +468,14 @@ class TrainSet(Dataset):
         fg, ft, inside = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
         return _over(fg, _cut(ft, inside), bg, bg_t)
 
+    def _statue(self, img: np.ndarray, t: np.ndarray, cfg: AugmentConfig,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A person from another labelled image, at the pasted people's sizes, set beside this crop's people as
+        a statue (`place_statue`): background."""
+        fg, ft, inside = _warp(*self._target(self.positives[int(rng.integers(len(self.positives)))]), cfg, rng,
+                               zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
+        return place_statue(img, t, fg, _cut(ft, inside), rng)
+
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         i, turn = item if isinstance(item, tuple) else (item, 0)
         cfg = self.cfg if not turn else dataclasses.replace(self.cfg, size=self.cfg.size[::-1])
@@ -446,6 +498,8 @@ class TrainSet(Dataset):
                 img, t = _over(img, _cut(t, inside), bimg, bt)
         if i < self.n_pos and self.cfg.second_person > 0 and rng.random() < self.cfg.second_person:
             img, t = self._paste(img, t, cfg, rng)      # two people in the crop: both are people
+        if self.positives and self.cfg.statue > 0 and rng.random() < self.cfg.statue:
+            img, t = self._statue(img, t, cfg, rng)
         if self.cfg.graphics_prob > 0 and rng.random() < self.cfg.graphics_prob:
             img, t = draw_graphics(img, t, rng)
         mask = np.where(t < 0, IGNORE, t > 0.5).astype(np.int64)
