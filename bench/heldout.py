@@ -43,7 +43,8 @@ LEFT_OUT = ("bedroom_sam2",)                            # two people, the teache
 PHOTOS = ("photos/ccp", "photos/vikram")
 NEGATIVES = "negatives/davis-no-people"
 # (name, made from, zoom-out keywords): the small-person sets, each input set shrunk over 4 (photos: 2) scenes;
-# the last two are extras outside the mean (`score --sets`): a dancer before an audience, a pair apart.
+# the last three are extras outside the mean (`score --sets`): a dancer before an audience, a pair apart, a
+# dancer beside two stone figures of herself (labelled background: what a statue costs).
 SHRUNK = (
     ("val-small4", "val", dict(scale=0.35, variants=4, seed=0)),
     ("two-small4", "two", dict(scale=0.35, variants=4, seed=0)),
@@ -53,6 +54,7 @@ SHRUNK = (
     ("pval-cut", "pval", dict(scale=0.3, variants=2, seed=2, cut=True)),
     ("val-crowd", "val", dict(scale=0.5, variants=2, seed=3, cut=True, crowd=5, crowd_scale=0.35)),
     ("val-pair", "val", dict(scale=0.3, variants=2, seed=1, cut=True, copies=2)),
+    ("val-statue", "val", dict(scale=0.35, variants=2, seed=4, cut=True, statues=2)),
 )
 SETS = ("val", "two", "val-small4", "two-small4", "val-cut4", "two-cut4", "pval-small", "pval-cut")  # the mean's
 SIZE, EVERY = 384, 3        # the balanced preset for weights shipped at 320 (app.options.PRESETS)

@@ -24,6 +24,12 @@ one mirrored), side by side along the top quarter of the frame and behind the pe
 on a stage with people watching, where one box around everyone holds the whole frame and the dancer still
 needs a closer look of her own.
 
+`--statues N` adds N statues beside the person: the person of the set's first frame at the same size, painted
+as stone or bronze (train.data.stone, one tone per statue), standing still on the person's ground line, each at
+its own place (its box's centre at least half a person's width from the person's), labelled background, behind
+the person: figures shaped like people that are not people (a fountain's stone lions next to the dancer in DAVIS
+dance-jump were marked as her).
+
 `--variants N` makes N such sets of each input set (`<set>~0` .. `<set>~N-1`), each over its own background at
 its own place: one background's look-alike of a person (a post, a statue) then weighs 1/N of the score, not all
 of it.
@@ -39,7 +45,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from train.data import IMAGE_EXTS, LABELS_FILE
+from train.data import IMAGE_EXTS, LABELS_FILE, stone
 
 
 def _cover(img: np.ndarray, h: int, w: int) -> np.ndarray:
@@ -51,8 +57,10 @@ def _cover(img: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _fill(src: Path, tmp: Path, images: list[Path], background: np.ndarray, scale: float,
-          rng: np.random.Generator, cut: bool, copies: int, crowd: int, crowd_scale: float) -> None:
+          rng: np.random.Generator, cut: bool, copies: int, crowd: int, crowd_scale: float,
+          statues: int = 0) -> None:
     spots = seats = None
+    figures: list[tuple[np.ndarray, np.ndarray, int, int]] = []
     for path in images:
         img = cv2.imread(str(path))
         mask = cv2.imread(str(src / "masks" / f"{path.stem}.png"), cv2.IMREAD_GRAYSCALE)
@@ -72,6 +80,8 @@ def _fill(src: Path, tmp: Path, images: list[Path], background: np.ndarray, scal
             seat = w // max(1, crowd)
             seats = [(int(rng.integers(0, max(0, h // 4 - ch) + 1)), k * seat + int(rng.integers(0, seat - cw + 1)))
                      for k in range(crowd)]
+            if statues:
+                figures = _statues(img, mask, sh, sw, spots[0], w, statues, rng)
         frame, target = bg.copy(), np.zeros((h, w), np.uint8)
         small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
         small_mask = cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA)
@@ -79,6 +89,12 @@ def _fill(src: Path, tmp: Path, images: list[Path], background: np.ndarray, scal
                 cv2.resize(mask, (cw, ch), interpolation=cv2.INTER_AREA)) if crowd else None
         # The crowd first, the person last (in front): (picture, label, top, left) in painting order.
         pastes = [(*tiny, y, x) for y, x in seats] + [(small, small_mask, y, x) for y, x in spots]
+        for pic, alpha, y, x in figures:        # behind the person, before them; background
+            a = alpha[..., None]
+            region = frame[y:y + pic.shape[0], x:x + pic.shape[1]]
+            frame[y:y + pic.shape[0], x:x + pic.shape[1]] = (pic * a + region * (1 - a) + 0.5).astype(np.uint8)
+            target[y:y + pic.shape[0], x:x + pic.shape[1]] = \
+                (target[y:y + pic.shape[0], x:x + pic.shape[1]] * (1 - alpha) + 0.5).astype(np.uint8)
         for k, (pic, lab, y, x) in enumerate(pastes):
             if k % 2:
                 pic, lab = pic[:, ::-1], lab[:, ::-1]
@@ -94,19 +110,40 @@ def _fill(src: Path, tmp: Path, images: list[Path], background: np.ndarray, scal
     if (src / LABELS_FILE).is_file():
         meta = json.loads((src / LABELS_FILE).read_text())
         meta.update(zoomed_out_from=str(src), scale=scale, **({"copies": copies} if copies > 1 else {}),
-                    **({"crowd": crowd, "crowd_scale": crowd_scale} if crowd else {}))
+                    **({"crowd": crowd, "crowd_scale": crowd_scale} if crowd else {}),
+                    **({"statues": statues} if statues else {}))
         (tmp / LABELS_FILE).write_text(json.dumps(meta, indent=1))
 
 
+def _statues(img: np.ndarray, mask: np.ndarray, sh: int, sw: int, spot: tuple[int, int], w: int, n: int,
+             rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray, int, int]]:
+    """`n` stone figures of a frame's person (BGR), shrunk to (sh, sw), on the ground line of the person at
+    `spot` and clear of them: (picture, alpha in [0, 1], top, left)."""
+    small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+    alpha = cv2.GaussianBlur(cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA), (3, 3), 0) / np.float32(255)
+    places = [x for x in range(w - sw + 1) if abs(x - spot[1]) >= sw / 2]
+    if not places:
+        raise ValueError(f"no room for a statue beside a person at {sw} px in {w} px")
+    figures = []
+    for k in range(n):
+        x = int(places[int(rng.integers(len(places)))])
+        tone = np.random.default_rng(int(rng.integers(2**31)))
+        pic = cv2.cvtColor(stone(cv2.cvtColor(small, cv2.COLOR_BGR2RGB), tone).astype(np.uint8), cv2.COLOR_RGB2BGR)
+        pic, a = (pic[:, ::-1], alpha[:, ::-1]) if k % 2 == 0 else (pic, alpha)     # facing the other way first
+        figures.append((np.ascontiguousarray(pic), np.ascontiguousarray(a), spot[0], x))
+    return figures
+
+
 def zoom_out_set(src: Path, dst: Path, background: np.ndarray, scale: float, rng: np.random.Generator,
-                 cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4) -> int:
+                 cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4,
+                 statues: int = 0) -> int:
     images = sorted(p for p in (src / "images").iterdir() if p.suffix.lower() in IMAGE_EXTS)
     tmp = dst.with_name(f".{dst.name}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "images").mkdir(parents=True)
     (tmp / "masks").mkdir()
     try:
-        _fill(src, tmp, images, background, scale, rng, cut, copies, crowd, crowd_scale)
+        _fill(src, tmp, images, background, scale, rng, cut, copies, crowd, crowd_scale, statues)
     except BaseException:       # nothing half-made is left behind (a crowd that does not fit, a full disk)
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -130,6 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--crowd", type=int, default=0,
                    help="also paste this many smaller copies along the top of the frame, behind (an audience)")
     p.add_argument("--crowd-scale", type=float, default=0.4, help="the audience's size relative to the person's")
+    p.add_argument("--statues", type=int, default=0,
+                   help="also paste this many stone figures of the person beside them, labelled background")
     args = p.parse_args(argv)
     if not 0 < args.scale < 1:
         p.error("--scale must be between 0 and 1")
@@ -140,15 +179,19 @@ def main(argv: list[str] | None = None) -> None:
     if args.crowd < 0 or not 0 < args.crowd_scale <= 1 or args.crowd * args.scale * args.crowd_scale > 1:
         p.error("--crowd must be at least 0, --crowd-scale between 0 and 1, and the crowd must fit side by side "
                 "(crowd x scale x crowd-scale at most 1)")
+    if args.statues < 0:
+        p.error("--statues must be at least 0")
     try:
         zoom_out(args.input, args.backgrounds, args.out, scale=args.scale, seed=args.seed, variants=args.variants,
-                 cut=args.cut, copies=args.copies, crowd=args.crowd, crowd_scale=args.crowd_scale)
+                 cut=args.cut, copies=args.copies, crowd=args.crowd, crowd_scale=args.crowd_scale,
+                 statues=args.statues)
     except ValueError as exc:
         p.error(str(exc))
 
 
 def zoom_out(src: Path, backgrounds: Path, out: Path, *, scale: float = 0.35, seed: int = 0, variants: int = 1,
-             cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4, log=print) -> int:
+             cut: bool = False, copies: int = 1, crowd: int = 0, crowd_scale: float = 0.4, statues: int = 0,
+             log=print) -> int:
     """Every set of `src` shrunk into frames without people from `backgrounds` (the command's work; its flags
     as keywords); the frames made, all sets together. ValueError when there is no background picture or no set."""
     # Pictures only: a set of frames without people in the images/ + masks/ layout has its (black) masks beside.
@@ -166,9 +209,10 @@ def zoom_out(src: Path, backgrounds: Path, out: Path, *, scale: float = 0.35, se
             name = d.name if variants == 1 else f"{d.name}~{k}"
             background = cv2.imread(str(pictures[int(pick)]))
             n = zoom_out_set(d.resolve(), Path(out) / name, background, scale, rng, cut=cut,
-                             copies=copies, crowd=crowd, crowd_scale=crowd_scale)
+                             copies=copies, crowd=crowd, crowd_scale=crowd_scale, statues=statues)
             total += n
-            times = (f" x{copies}" if copies > 1 else "") + (f" + a crowd of {crowd}" if crowd else "")
+            times = (f" x{copies}" if copies > 1 else "") + (f" + a crowd of {crowd}" if crowd else "") \
+                + (f" + {statues} statues" if statues else "")
             log(f"{name}: {n} frames at {scale:g}x{times} over {pictures[int(pick)].name}")
     return total
 

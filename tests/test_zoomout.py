@@ -191,3 +191,44 @@ def test_a_crowd_sits_small_along_the_top_behind_the_person(tmp_path):
             zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "x"),
                           *extra])
     assert not (tmp_path / "x").exists()
+
+
+def test_statues_stand_beside_the_person_in_stone_labelled_background(tmp_path):
+    """--statues 2: two still stone figures of the first frame's person on the person's ground line, painted in
+    one tone (not the person's red), clear of the person's place and labelled background; the person and their
+    label are exactly those of the same set made without statues."""
+    d = _labelled_set(tmp_path / "in", "clip", size=(120, 240))
+    for i, m in enumerate(sorted((d / "masks").iterdir())):     # the person steps right, 10 px a frame
+        mask = np.zeros((120, 240), np.uint8)
+        mask[20:100, 20 + 10 * i:60 + 10 * i] = 255
+        img = np.full((120, 240, 3), 200, np.uint8)
+        img[mask > 0] = (0, 0, 255)
+        cv2.imwrite(str(m), mask)
+        cv2.imwrite(str(d / "images" / m.name), img)
+    bg = _backgrounds(tmp_path / "bg", n=1)
+    for out, extra in (("plain", []), ("statues", ["--statues", "2"])):
+        zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / out),
+                      "--scale", "0.5", "--cut", "--seed", "3", *extra])
+    a, b = tmp_path / "plain" / "clip", tmp_path / "statues" / "clip"
+    stills = []
+    for f in sorted((a / "images").iterdir()):
+        mask, smask = (cv2.imread(str(d / "masks" / f.name), cv2.IMREAD_GRAYSCALE) for d in (a, b))
+        img, simg = cv2.imread(str(f)).astype(int), cv2.imread(str(b / "images" / f.name)).astype(int)
+        assert (mask == smask).all() and (mask > 0).any()            # the label: the person alone, unchanged
+        drawn = np.abs(simg - img).sum(2) > 30
+        assert not (drawn & (mask > 0)).any()                        # statues behind, beside the person
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(drawn.astype(np.uint8))
+        figures = [s for s in stats[1:] if s[4] > 100]
+        assert 1 <= len(figures) <= 2 and sum(s[4] for s in figures) >= 0.9 * 40 * 20   # a person's size each
+        inner = cv2.erode(drawn.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        chroma = simg[inner] / (simg[inner].sum(1, keepdims=True) + 1)
+        assert chroma.std(0).max() < 0.05 and not (simg[inner][:, 2] > 150).all()     # stone, not the red person
+        person_y = np.nonzero(mask.any(1))[0]
+        statue_y = np.nonzero(drawn.any(1))[0]
+        assert abs(person_y[-1] - statue_y[-1]) <= 2                  # on the same ground line
+        stills.append(drawn)
+    assert all((s == stills[0]).all() for s in stills)                # statues stand still
+    assert json.loads((b / "labels.json").read_text())["statues"] == 2
+    with pytest.raises(SystemExit):
+        zoomout.main(["--input", str(tmp_path / "in"), "--backgrounds", str(bg), "--out", str(tmp_path / "x"),
+                      "--statues", "-1"])
