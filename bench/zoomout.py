@@ -25,7 +25,7 @@ on a stage with people watching, where one box around everyone holds the whole f
 needs a closer look of her own.
 
 `--statues N` adds N statues beside the person: the person of the set's first frame at the same size, painted
-as stone or bronze (train.data.stone, one tone per statue), standing still on the person's ground line, each at
+as stone (train.data.stone, one tone per statue), standing still on the person's ground line, each at
 its own place (its box's centre at least half a person's width from the person's), labelled background, behind
 the person: figures shaped like people that are not people (a fountain's stone lions next to the dancer in DAVIS
 dance-jump were marked as her).

@@ -240,7 +240,7 @@ def test_second_person_pasted_into_labelled_crops(data):
 
 
 def test_statues_are_people_shaped_grey_figures_labelled_background(data):
-    """--statue: a person from another image painted beside the crop's people as a stone or bronze figure. Where
+    """--statue: a person from another image painted beside the crop's people as a stone figure. Where
     it is painted the picture has no colour of its own (one tone), the target never gains a person and the
     crop's people are left as they were; a close-up that leaves no room gets none."""
     from train.data import place_statue
@@ -258,7 +258,7 @@ def test_statues_are_people_shaped_grey_figures_labelled_background(data):
     for seed in range(10):
         out, t = place_statue(img, target, fg, fg_t, np.random.default_rng(seed))
         change = np.abs(out.astype(int) - img).sum(2) > 30
-        assert change.sum() > 0.3 * 56 * 16                          # a figure, mostly in view
+        assert change.sum() > 0.8 * 56 * 16                          # a figure, mostly in view
         assert (t[target >= 0] <= target[target >= 0] + 1e-6).all()  # never more person
         assert (t[target < 0] == -1).all()                           # ignored pixels stay ignored
         assert (t[~change & (target == 1)] == 1).all()               # untouched people stay people

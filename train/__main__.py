@@ -93,8 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probability that a labelled crop zoomed out beyond its picture gets a frame without people "
                         "around the picture instead of its replicated border (needs --negatives)")
     p.add_argument("--statue", type=float, default=0.0, metavar="P",
-                   help="probability of a person from another image set beside the people as a stone or bronze "
-                        "statue, labelled background (figures that are not people)")
+                   help="probability of a person from another image set beside the people as a stone statue "
+                        "(mostly inside the crop), labelled background (figures that are not people)")
     p.add_argument("--no-photometric", action="store_true")
     p.add_argument("--no-imagenet", action="store_true", help="random encoder init")
     p.add_argument("--seed", type=int, default=0)
