@@ -262,9 +262,9 @@ class AugmentConfig:
     # the person moved onto a new background) or a sample of its own, always fills the crop (`_warp`'s cover).
     scene: float = 0.0
     # A person from another labelled image pasted beside the people as a statue (`stone`: pale to mid grey, its
-    # own shading kept, no colour, a stone grain; mostly inside the crop), with this probability: never a person. Stone figures next to a
-    # dancer (a fountain's lions and chains in DAVIS dance-jump) were marked as people, and a network trained only
-    # on real people and animals never saw a person-shaped thing that is not one.
+    # own shading kept, no colour, a stone grain; mostly inside the crop), with this probability: never a person.
+    # Stone figures next to a dancer (a fountain's lions and chain in DAVIS dance-jump) were marked as people, and
+    # a network trained only on real people and animals never saw a person-shaped thing that is not one.
     statue: float = 0.0
 
 
@@ -300,9 +300,9 @@ def draw_graphics(img: np.ndarray, t: np.ndarray, rng: np.random.Generator,
 
 def stone(fg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """An RGB picture re-made as a statue's surface: its shading (luminance, a little smoothed: no fabric or
-    hair detail) over one pale to mid stone tone, with a fine grain; float32 RGB in [0, 255]. No dark bronze: a
-    dark figure labelled background cost people in dark coats (session 21: a man in a dark coat at a photo's
-    edge, recall 0.83 -> 0.70)."""
+    hair detail) over one pale to mid stone tone, with a fine grain; float32 RGB in [0, 255]. No dark bronze: with
+    dark figures labelled background a run lost a man in a dark coat at a photo's edge (session 21, model
+    card)."""
     g = cv2.cvtColor(fg, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
     g = cv2.GaussianBlur(g, (0, 0), float(rng.uniform(0.5, 1.5)))
     g = (g - g.mean()) * float(rng.uniform(0.6, 1.0)) + 0.5
@@ -316,10 +316,10 @@ def place_statue(img: np.ndarray, t: np.ndarray, fg: np.ndarray, fg_t: np.ndarra
                  max_cover: float = 0.05, tries: int = 6, whole: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
     """A figure (`fg` with its person confidence `fg_t`, the crop's size) moved to a random place and painted
     over the crop as a statue (`stone`), where at most `max_cover` of it falls on the crop's people and at least
-    `whole` of it is inside the crop (up to `tries` places, else nothing: a close-up may get none). Mostly
-    whole: a figure cut by the crop's edge labelled background taught that people cut by the frame's edge are
-    not people. The target is multiplied by what the statue leaves
-    visible, as for graphics: never more person, ignored pixels stay ignored."""
+    `whole` of it is inside the crop (up to `tries` places, else nothing: a close-up may get none): a figure
+    cut by the crop's edge, labelled background, may teach that people cut by the frame's edge are not people.
+    The target is multiplied by what the statue leaves visible, as for graphics: never more person, ignored
+    pixels stay ignored."""
     h, w = img.shape[:2]
     person = np.clip(fg_t, 0, 1)
     if person.max() <= 0.5:
