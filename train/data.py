@@ -459,23 +459,24 @@ class TrainSet(Dataset):
                             zoom_range=(0.8, 1.6), cover=cover)
         return bimg, bt
 
-    def _paste(self, bg: np.ndarray, bg_t: np.ndarray, cfg: AugmentConfig,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """Copy-paste: a person from another labelled image (a photo or a pseudo-labelled frame), at a random
-        size and place, over this crop; the label's confidence is the paste's alpha."""
+    def _other_person(self, cfg: AugmentConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """A person from another labelled image (a photo or a pseudo-labelled frame) at a random size and place
+        in a crop of this one's size: the picture and its person confidence, ending where its picture does."""
         img, t = self._target(self.positives[int(rng.integers(len(self.positives)))])
         # The smallest pasted person follows --zoom when it goes below the default, so a run asking for small
         # people (video frames: a dancer ~80 px tall at long side 320) also gets them on real backgrounds.
         fg, ft, inside = _warp(img, t, cfg, rng, zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
-        return _over(fg, _cut(ft, inside), bg, bg_t)
+        return fg, _cut(ft, inside)
+
+    def _paste(self, bg: np.ndarray, bg_t: np.ndarray, cfg: AugmentConfig,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Copy-paste: another person over this crop; the label's confidence is the paste's alpha."""
+        return _over(*self._other_person(cfg, rng), bg, bg_t)
 
     def _statue(self, img: np.ndarray, t: np.ndarray, cfg: AugmentConfig,
                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        """A person from another labelled image, at the pasted people's sizes, set beside this crop's people as
-        a statue (`place_statue`): background."""
-        fg, ft, inside = _warp(*self._target(self.positives[int(rng.integers(len(self.positives)))]), cfg, rng,
-                               zoom_range=(min(0.35, cfg.zoom[0]), 1.3))
-        return place_statue(img, t, fg, _cut(ft, inside), rng)
+        """Another person set beside this crop's people as a statue (`place_statue`): background."""
+        return place_statue(img, t, *self._other_person(cfg, rng), rng)
 
     def __getitem__(self, item: int | tuple[int, int]) -> dict[str, torch.Tensor]:
         i, turn = item if isinstance(item, tuple) else (item, 0)
