@@ -11,7 +11,8 @@ from conftest import brightness_segmenter
 from app.options import Preset, RenderOptions
 from app.pipeline import segment_image, segment_video
 from model import Segmenter
-from model.focus import Focus, box_gain, frame_crop, people_boxes, people_fractions, second_pass, union_box
+from model.focus import (Focus, box_gain, frame_crop, look_boxes, people_boxes, people_fractions, second_pass,
+                         union_box)
 from model.matte import Keyframes
 
 
@@ -314,3 +315,20 @@ def test_nobody_followed_means_whole_looks_every_time():
     big[200:1800, 200:900] = 235                                     # too large for a closer look: not followed
     _, seg = _run_keyframes([big] * 10, Focus(full_every=3))
     assert (seg.whole, seg.crops) == (4, 0)
+
+
+def test_a_followed_person_is_still_looked_at_when_clutter_elsewhere_makes_every_box_too_wide():
+    """The first look loses the dancer and marks a band along the top (an audience): one box around both, and
+    the one group their grown boxes make, hold the whole frame, so no look pays there; where she was (`prior`)
+    still gets its closer look. Without a prior nothing is looked at, as before."""
+    seg = _segmenter()
+    prob = np.zeros((216, 384), np.float32)
+    prob[0:20, :] = 1                                          # the clutter: a band across the top
+    prior = [(60 / 216, 160 / 216, 150 / 384, 220 / 384)]     # where the dancer was at the last keyframes
+    focus = Focus()
+    assert box_gain(seg, union_box(prob, focus, prior)) < focus.min_gain
+    assert len(people_boxes(prob, focus, prior)) == 1                       # one group: the whole frame
+    assert look_boxes(seg, prob, focus) == []
+    (box,) = look_boxes(seg, prob, focus, prior)
+    assert box == (20, 200, 110, 260)                          # her box grown by the margin, nothing more
+    assert box_gain(seg, box) >= focus.min_gain
