@@ -50,6 +50,17 @@ def test_the_cli_writes_a_checkpoint_that_loads_and_says_where_it_came_from(tmp_
         y = ck.model(x)
     assert y.shape == (1, 1, 64, 64) and torch.isfinite(y).all()
     assert "wrote" in capsys.readouterr().out
+    # A mean of a mean keeps the inner record, and train.ship's card line spells the whole mix out.
+    c = _saved(tmp_path / "c.safetensors", 3, epoch=3)
+    outer = tmp_path / "outer.safetensors"
+    assert main([str(out), str(c), "--out", str(outer), "--weights", "0.6", "0.4"]) == 0
+    mix = load_checkpoint(outer).metadata["averaged_from"]
+    assert [s["file"] for s in mix[0]["averaged_from"]] == ["a.safetensors", "b.safetensors"]
+    assert "averaged_from" not in mix[1]
+    from train.ship import card_block
+    line = card_block({"epoch": "1+2+3", "date": "today", "val": {}, "averaged_from": mix}).splitlines()[0]
+    assert line.startswith("The weighted mean 0.60 x `best.safetensors` = (0.50 x `a.safetensors` (epoch 1) + "
+                           "0.50 x `b.safetensors` (epoch 2)) + 0.40 x `c.safetensors` (epoch 3)"), line
 
 
 def test_different_networks_or_bad_weights_are_refused(tmp_path):

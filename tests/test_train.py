@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -671,6 +672,17 @@ def test_ship_writes_fp16_weights_and_reproducible_metrics(run, data, tmp_path):
     assert "old" not in text and text.endswith("tail\n") and f"Epoch {saved['epoch']} of the run" in text
     from train.ship import card_block
     assert card_block({**saved, "epoch": "2+1+2"}).startswith("The mean of the weights of epochs 2, 1, 2")
+    # Weights made by train.average ship with their mix, which the card line spells out.
+    from train.average import main as average_main
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(run["out"] / "split.json", mixed / "split.json")
+    assert average_main([str(run["out"] / "best.safetensors"), str(out), "--weights", "0.6", "0.4",
+                         "--out", str(mixed / "best.safetensors")]) == 0
+    m2 = ship(mixed, mixed / "shipped.safetensors", [], None)
+    assert [p["weight"] for p in m2["averaged_from"]] == pytest.approx([0.6, 0.4])
+    assert read_metadata(mixed / "shipped.safetensors")["averaged_from"] == m2["averaged_from"]
+    assert card_block(m2).startswith("The weighted mean 0.60 x `best.safetensors` (epoch ")
     # --infer-size: the same tensors with another own size (what the presets scale), the run's config kept.
     base = load_checkpoint(out).spec.infer_size
     other = tmp_path / "other" / "default.safetensors"

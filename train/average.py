@@ -50,7 +50,9 @@ def average_checkpoints(paths: Sequence[str | Path], weights: Sequence[float] | 
     model = ckpts[-1].model
     model.load_state_dict(mean)
     metadata = {k: v for k, v in ckpts[-1].metadata.items() if k not in ("spec", "format", "date")}
-    metadata["averaged_from"] = [{"file": Path(c.path).name, "epoch": c.metadata.get("epoch"), "weight": w / total}
+    metadata["averaged_from"] = [{"file": Path(c.path).name, "epoch": c.metadata.get("epoch"), "weight": w / total,
+                                  **({"averaged_from": c.metadata["averaged_from"]} if "averaged_from" in c.metadata
+                                     else {})}
                                  for c, w in zip(ckpts, weights)]
     epochs = [c.metadata.get("epoch") for c in ckpts]
     if all(e is not None for e in epochs):

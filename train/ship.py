@@ -67,9 +67,11 @@ def ship(run: Path, out: Path, tests: list[Path], speed_video: Path | None, thre
     config = meta.get("config", {})
     common = {"name": src.name, "data": meta.get("data"), "command": meta.get("command"), "epoch": meta.get("epoch"),
               "train_metrics_at_epoch": meta.get("metrics"), "config": config,
+              **({"averaged_from": meta["averaged_from"]} if "averaged_from" in meta else {}),
               "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     save_checkpoint(out, src.model, src.spec, half=True, **common)
-    metrics: dict[str, Any] = {"weights": out.name, "epoch": meta.get("epoch"), "date": common["date"]}
+    metrics: dict[str, Any] = {"weights": out.name, "epoch": meta.get("epoch"), "date": common["date"],
+                               **({"averaged_from": meta["averaged_from"]} if "averaged_from" in meta else {})}
     val = evaluate(out, records=read_split(run / "split.json"))
     metrics["val"] = val
     print("val split\n" + format_table(val), flush=True)
@@ -96,11 +98,24 @@ def ship(run: Path, out: Path, tests: list[Path], speed_video: Path | None, thre
 CARD_START, CARD_END = "<!-- metrics:start (written by python -m train.ship) -->", "<!-- metrics:end -->"
 
 
+def _mix(parts: list[dict[str, Any]]) -> str:
+    """`train.average`'s record of a weighted mean, nested means included: "0.6 x a (epoch 2) + 0.4 x (...)"."""
+    def one(p: dict[str, Any]) -> str:
+        if p.get("averaged_from"):
+            return f"{p['weight']:.2f} x `{p['file']}` = ({_mix(p['averaged_from'])})"
+        return f"{p['weight']:.2f} x `{p['file']}`" + (f" (epoch {p['epoch']})" if p.get("epoch") is not None else "")
+    return " + ".join(one(p) for p in parts)
+
+
 def card_block(m: dict[str, Any]) -> str:
     """The numbers section of MODEL_CARD.md, straight from metrics.json so the card cannot drift."""
     epoch = str(m["epoch"])
-    what = f"Epoch {epoch} of the run" if "+" not in epoch else \
-        f"The mean of the weights of epochs {epoch.replace('+', ', ')} (`python -m train.average`)"
+    if m.get("averaged_from"):
+        what = f"The weighted mean {_mix(m['averaged_from'])} (`python -m train.average`)"
+    elif "+" in epoch:
+        what = f"The mean of the weights of epochs {epoch.replace('+', ', ')} (`python -m train.average`)"
+    else:
+        what = f"Epoch {epoch} of the run"
     lines = [f"{what}, shipped {m['date']}.", "",
              "| data | images | mIoU/img | IoU | Dice | F2 | precision | recall | accuracy |",
              "|---|---|---|---|---|---|---|---|---|"]
