@@ -65,13 +65,12 @@ def ship(run: Path, out: Path, tests: list[Path], speed_video: Path | None, thre
         src = dataclasses.replace(src, spec=dataclasses.replace(src.spec, infer_size=infer_size))
     meta = read_metadata(run / "best.safetensors")
     config = meta.get("config", {})
+    mix = {"averaged_from": meta["averaged_from"]} if "averaged_from" in meta else {}     # train.average's weights
     common = {"name": src.name, "data": meta.get("data"), "command": meta.get("command"), "epoch": meta.get("epoch"),
               "train_metrics_at_epoch": meta.get("metrics"), "config": config,
-              **({"averaged_from": meta["averaged_from"]} if "averaged_from" in meta else {}),
-              "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+              **mix, "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     save_checkpoint(out, src.model, src.spec, half=True, **common)
-    metrics: dict[str, Any] = {"weights": out.name, "epoch": meta.get("epoch"), "date": common["date"],
-                               **({"averaged_from": meta["averaged_from"]} if "averaged_from" in meta else {})}
+    metrics: dict[str, Any] = {"weights": out.name, "epoch": meta.get("epoch"), "date": common["date"], **mix}
     val = evaluate(out, records=read_split(run / "split.json"))
     metrics["val"] = val
     print("val split\n" + format_table(val), flush=True)
