@@ -157,6 +157,13 @@ def union_box(prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> Pixels |
     return _union_box(*_parts(prob, focus, prior), focus, *prob.shape)
 
 
+def followed_box(prior: list[Box], focus: Focus, h: int, w: int) -> Pixels | None:
+    """One box around where people were (`prior`, see people_fractions), grown by the margin, in the pixels of an
+    h x w map; None when nobody was."""
+    before = [box_pixels(b, h, w) for b in prior]
+    return _grow(_union(before), focus, h, w) if before else None
+
+
 def look_boxes(segmenter, prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[Pixels]:
     """Where the closer looks go (pixels of `prob`): one box around all the people when it shows them at least
     `Focus.min_gain` times larger; else, when they are apart, a box for each group large enough to count
@@ -178,7 +185,7 @@ def look_boxes(segmenter, prob: np.ndarray, focus: Focus, prior: list[Box] = ())
     looks = [grown for (_, grown), a in zip(groups, area)
              if a >= focus.look_part * area[0] and box_gain(segmenter, grown) >= focus.min_gain][:focus.looks]
     if not looks and before:
-        followed = _grow(_union(before), focus, *prob.shape)
+        followed = followed_box(prior, focus, *prob.shape)
         if box_gain(segmenter, followed) >= focus.min_gain:
             looks = [followed]
     return looks

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from model.focus import Box, Crop, Focus, box_gain, frame_crop, people_fractions, second_pass, union_box
+from model.focus import Box, Crop, Focus, box_gain, followed_box, frame_crop, people_fractions, second_pass
 from model.refine import Matte, Refiner, RefineOptions
 
 
@@ -169,8 +169,8 @@ class Keyframes:
         get the whole frame looked at every time.)"""
         if not self._boxes or self._box_age:
             return False
-        union = union_box(np.zeros(shape, np.float32), self.focus, self._boxes)
-        return union is not None and box_gain(self.segmenter, union) >= self.focus.min_gain
+        box = followed_box(self._boxes, self.focus, *shape)
+        return box is not None and box_gain(self.segmenter, box) >= self.focus.min_gain
 
     def _whole_looks(self, smalls: list[np.ndarray], keys: list[bool], cuts: list[bool]) -> list[bool]:
         """Which keyframes of this batch get the whole-frame look (Focus.full_every), planned from where the

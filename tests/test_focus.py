@@ -11,8 +11,8 @@ from conftest import brightness_segmenter
 from app.options import Preset, RenderOptions
 from app.pipeline import segment_image, segment_video
 from model import Segmenter
-from model.focus import (Focus, box_gain, frame_crop, look_boxes, people_boxes, people_fractions, second_pass,
-                         union_box)
+from model.focus import (Focus, box_gain, followed_box, frame_crop, look_boxes, people_boxes, people_fractions,
+                         second_pass, union_box)
 from model.matte import Keyframes
 
 
@@ -332,3 +332,4 @@ def test_a_followed_person_is_still_looked_at_when_clutter_elsewhere_makes_every
     (box,) = look_boxes(seg, prob, focus, prior)
     assert box == (20, 200, 110, 260)                          # her box grown by the margin, nothing more
     assert box_gain(seg, box) >= focus.min_gain
+    assert followed_box(prior, focus, 216, 384) == box and followed_box([], focus, 216, 384) is None
