@@ -162,9 +162,9 @@ def at_preset(segmenter: Segmenter, preset: Preset) -> Segmenter:
 def matte_stream(segmenter: Segmenter, preset: Preset, refine: RefineOptions = RefineOptions(), *,
                  still: bool = False) -> MatteStream:
     """A clip's matte stream as `preset` runs it (its keyframe interval and second pass), or a photo's (`still`:
-    the network on the one frame)."""
-    return MatteStream(segmenter, every=1 if still else preset.keyframe_every, refine=refine,
-                       focus=Focus() if preset.focus else None)
+    the network on the one frame, and on its mirror image too: Segmenter.mirrored)."""
+    return MatteStream(segmenter.mirrored() if still else segmenter, every=1 if still else preset.keyframe_every,
+                       refine=refine, focus=Focus() if preset.focus else None)
 
 
 def _renderer(options: RenderOptions, height: int, width: int, fmt: str, limits: Limits, **kwargs) -> compose.Render:

@@ -115,12 +115,14 @@ def score(weights: Path, labels: Path, data: Path, sets: tuple[str, ...] = SETS,
     kw = dict(infer_size=SIZE, refine=RefineOptions(), focus=Focus(), backend="torch")
     out = {}
     for name in sets:
-        every = 1 if name.startswith("pval") else EVERY         # photos: single frames, as the photo path runs
-        out[name] = evaluate(weights, [labels / name], every=every, **kw)["overall"]["mean_iou"]
+        still = name.startswith("pval")         # photos: single frames, as the photo path runs them
+        out[name] = evaluate(weights, [labels / name], every=1 if still else EVERY, still=still,
+                             **kw)["overall"]["mean_iou"]
         log(f"{name}: {out[name]:.4f}")
     out["mean"] = sum(out[s] for s in sets) / len(sets)
     if photos:
-        out["pv"] = evaluate(weights, [data / p for p in PHOTOS], val_split=True, **kw)["overall"]["mean_iou"]
+        out["pv"] = evaluate(weights, [data / p for p in PHOTOS], val_split=True, still=True,
+                             **kw)["overall"]["mean_iou"]
     return out
 
 

@@ -4,7 +4,7 @@
 
 Each preset is an inference size and a keyframe interval (app.options.PRESETS), run on the app's backend
 ("auto": the INT8 copy of the weights on a CPU when there is one; `--backend torch` for the float network). Photos (the validation split)
-only see the size; the DAVIS sequences also see the keyframes (the network on every k-th frame, the matte
+see the size and, as the app's photos, the mirror image too; the DAVIS sequences also see the keyframes (the network on every k-th frame, the matte
 carried along optical flow between), with the app's default refinement. tests/test_train_data.py recomputes
 the file's figures.
 """
@@ -36,7 +36,7 @@ def measure(weights: Path, data: Path, name: str, backend: str = "auto") -> dict
     focus = Focus() if preset.focus else None
     photos = [data / "photos" / "ccp", data / "photos" / "vikram"]
     kw = {"infer_size": size, "refine": RefineOptions(), "backend": backend, "focus": focus}
-    val = evaluate(weights, photos, val_split=True, **kw)
+    val = evaluate(weights, photos, val_split=True, still=True, **kw)     # as the app makes photos
     davis = evaluate(weights, [data / "video-gt" / "davis"], every=every, **kw)
     print(f"{name}: size {size}, every {every}, second pass {'on' if focus else 'off'}\n{format_table({'val': val['overall'], **davis})}\n", flush=True)
     return {"infer_size": size, "keyframe_every": every, "focus": focus is not None, "val_mean_iou": val["overall"]["mean_iou"],

@@ -94,8 +94,13 @@ def test_score_runs_each_set_as_the_app_does_and_prints_one_row(tmp_path, data, 
     from model.refine import RefineOptions
     kw = dict(infer_size=384, refine=RefineOptions(), focus=Focus(), backend="torch")
     assert scores["val"] == pytest.approx(evaluate(tiny_weights, [labels / "val"], every=3, **kw)["overall"]["mean_iou"])
+    # photos as the app makes them: also seen mirrored (still)
+    assert scores["pval-cut"] == pytest.approx(evaluate(tiny_weights, [labels / "pval-cut"], still=True,
+                                                        **kw)["overall"]["mean_iou"])
     assert scores["pv"] == pytest.approx(evaluate(tiny_weights, [data / "photos" / "ccp", data / "photos" / "vikram"],
-                                                  val_split=True, **kw)["overall"]["mean_iou"])
+                                                  val_split=True, still=True, **kw)["overall"]["mean_iou"])
+    with pytest.raises(ValueError, match="keyframes"):
+        evaluate(tiny_weights, [labels / "pval-cut"], still=True, every=3, **kw)
     printed = capsys.readouterr().out.strip().splitlines()
     assert printed[0] == "| weights | val | pval-cut | mean | pv |"
     assert printed[1] == f"| {tiny_weights.name} | " + " | ".join(f"{v:.4f}" for v in scores.values()) + " |"

@@ -101,6 +101,35 @@ def test_onnx_backend_matches_torch(tmp_path, tiny_weights):
     assert [p.name for p in tmp_path.iterdir()] == ["tiny.onnx"]
 
 
+def test_mirrored_averages_each_frame_with_its_mirror_image(tmp_path, tiny_weights):
+    """Segmenter.mirrored (the app's photos): each frame's logits are the mean of the network's answer and its
+    answer on the mirror image flipped back, also for frames of several widths padded into one batch and on the
+    ONNX backend; so a mirrored photo's matte is the matte mirrored, which the plain network's is not."""
+    from model.export import export_onnx, ort_session
+
+    plain = Segmenter.from_checkpoint(tiny_weights, device="cpu", backend="torch")
+    onnx = Segmenter(None, plain.spec, session=ort_session(export_onnx(tiny_weights, tmp_path / "tiny.onnx")))
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in ((200, 150), (90, 237), (120, 91))]
+    for seg in (plain, onnx):
+        mirrored = seg.mirrored()
+        assert mirrored.mirror and not seg.mirror and mirrored.network is seg.network
+        assert mirrored.with_infer_size(96).mirror
+        smalls = [seg.shrink(f) for f in frames]
+        out, shapes = mirrored.logits_small(smalls)
+        assert out.shape[0] == 3 and shapes == [s.shape[:2] for s in smalls]
+        as_is = seg.logits_small(smalls)[0]         # padded alike: a batch pads to its largest frame
+        flipped = seg.logits_small([np.ascontiguousarray(s[:, ::-1]) for s in smalls])[0]
+        for k, (h, w) in enumerate(shapes):
+            mean = (as_is[k, :, :h, :w] + flipped[k, :, :h, :w].flip(-1)) / 2
+            assert torch.allclose(out[k, :, :h, :w], mean, atol=1e-4)
+        frame = frames[1]
+        a, b = mirrored.predict_lowres([frame, np.ascontiguousarray(frame[:, ::-1])])
+        assert np.abs(a - b[:, ::-1]).max() < 1e-4
+        a, b = seg.predict_lowres([frame, np.ascontiguousarray(frame[:, ::-1])])
+        assert np.abs(a - b[:, ::-1]).max() > 1e-3       # a random network is not symmetric by itself
+
+
 def test_auto_backend_caches_the_export(tmp_path, tiny_weights, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     seg = Segmenter.from_checkpoint(tiny_weights, device="cpu", backend="auto")

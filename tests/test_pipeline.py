@@ -302,3 +302,17 @@ def test_the_background_is_named_as_its_owner_does(tmp_path, media, tiny_segment
     options = RenderOptions(mode="replace", background_image=str(bg), background_name="Beach.png")
     with pytest.raises(InputError, match=r"^the background Beach.png is 9000x9000; images are limited to 50 "):
         segment_video(media / "clip.mp4", tmp_path / "out.mp4", options, segmenter=tiny_segmenter)
+
+
+def test_a_photo_is_seen_mirrored_too_and_a_clip_is_not(tiny_segmenter):
+    """The app's photos take the network twice (Segmenter.mirrored): a mirrored photo's matte is the photo's
+    matte mirrored, refinement included; a clip's frames take it once, as the speed bench times them."""
+    from app.options import PRESETS
+    from app.pipeline import matte_stream, photo_matte
+
+    assert matte_stream(tiny_segmenter, PRESETS["balanced"], still=True).keyframes.segmenter.mirror
+    assert not matte_stream(tiny_segmenter, PRESETS["balanced"]).keyframes.segmenter.mirror
+    photo = np.random.default_rng(3).integers(0, 256, (150, 110, 3), dtype=np.uint8)
+    options = RenderOptions(preset=PRESETS["fast"])
+    a, b = photo_matte(tiny_segmenter, photo, options), photo_matte(tiny_segmenter, photo[:, ::-1].copy(), options)
+    assert a.shape == photo.shape[:2] and np.abs(a - b[:, ::-1]).max() < 1e-3

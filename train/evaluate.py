@@ -47,13 +47,18 @@ def evaluate(weights: str | Path, data: list[str | Path] | None = None, *, recor
              val_split: bool = False, val_fraction: float = 0.1, split_seed: int = 0,
              infer_size: int | None = None, progress: bool = False, refine: RefineOptions | None = None,
              flicker: bool = False, every: int = 1, backend: str = "torch",
-             focus: Focus | None = None, per_frame: list[dict[str, Any]] | None = None) -> dict[str, dict[str, float]]:
+             focus: Focus | None = None, per_frame: list[dict[str, Any]] | None = None,
+             still: bool = False) -> dict[str, dict[str, float]]:
     """{"<set>": metrics, ..., "overall": metrics} for `weights` on `data` folders (or explicit records).
     `per_frame`: a list that gets each frame's scores (train.loop.frame_row).
+    `still`: each image as the app makes a photo (app.pipeline.matte_stream): also seen mirrored; no keyframes.
     `backend` as in Segmenter.from_checkpoint: "auto" scores what the app runs (the INT8 copy on a CPU)."""
+    if still and every > 1:
+        raise ValueError("a photo has no keyframes: `still` takes every=1")
     # Weights first: a wrong path should fail before minutes of data scanning.
     seg = Segmenter.from_checkpoint(weights, device="cpu" if not torch.cuda.is_available() else None,
                                     infer_size=infer_size, backend=backend)
+    seg = seg.mirrored() if still else seg
     if records is None:
         records = [r for d in (data or []) for r in find_records(d)]
         if val_split:
@@ -95,6 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                         "along optical flow between (implies --refine app); the presets use 4/3/1")
     p.add_argument("--focus", action="store_true",
                    help="the app's person-focused second pass: the network again on a crop around small people")
+    p.add_argument("--still", action="store_true",
+                   help="score each image as the app makes a photo: the network also sees it mirrored")
     p.add_argument("--backend", choices=["torch", "onnx", "int8", "auto"], default="torch",
                    help="the network's runtime: torch (default), ONNX, its INT8 copy, or auto (what the app runs)")
     p.add_argument("--json", metavar="OUT", help="also write the metrics as JSON")
@@ -103,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if not a.data and not a.split:
         p.error("give --data DIR [DIR ...] or --split run/split.json")
+    if a.still and a.every > 1:
+        p.error("--still scores photos: no --every")
     rows: list[dict[str, Any]] | None = [] if a.per_frame else None
     try:
         records = read_split(a.split) if a.split else None
@@ -110,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                            split_seed=a.split_seed, infer_size=a.infer_size, progress=sys.stderr.isatty(),
                            refine=RefineOptions() if a.refine == "app" else None, flicker=a.flicker,
                            every=a.every, backend=a.backend, focus=Focus() if a.focus else None,
-                           per_frame=rows)
+                           per_frame=rows, still=a.still)
     except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
