@@ -139,6 +139,13 @@ def test_evaluate_reports_flicker_for_sequences(tmp_path, tiny_weights):
     for seq in ("seqs/a", "seqs/b"):
         assert 0.0 <= results[seq]["flicker"] <= 1.0
         assert results[seq]["flicker_gt"] > 0                            # the ground truth moves
+    # --still: the images as the app's photos (seen mirrored too): other numbers, and no keyframes with it
+    still = tmp_path / "still.json"
+    assert main(["--weights", str(tiny_weights), "--data", str(tmp_path / "seqs"), "--refine", "app", "--still",
+                 "--json", str(still)]) == 0
+    assert json.loads(still.read_text())["overall"]["loss"] != results["overall"]["loss"]
+    with pytest.raises(SystemExit):
+        main(["--weights", str(tiny_weights), "--data", str(tmp_path / "seqs"), "--still", "--every", "3"])
 
 
 class _OracleSegmenter:
