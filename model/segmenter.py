@@ -114,8 +114,13 @@ class Segmenter:
 
     def with_infer_size(self, infer_size: int) -> "Segmenter":
         """The same network (shared, not copied) run at another inference size: presets trade size for speed."""
-        return Segmenter(self.model, self.spec, device=self.device, infer_size=infer_size, name=self.name,
-                         metadata=self.metadata, session=self.session, backend=self.backend, mirror=self.mirror)
+        return self._sharing(infer_size=infer_size)
+
+    def _sharing(self, **changes) -> "Segmenter":
+        """Another Segmenter on this one's network (shared, not copied), with `changes` to its settings."""
+        settings = dict(device=self.device, infer_size=self.infer_size, name=self.name, metadata=self.metadata,
+                        session=self.session, backend=self.backend, mirror=self.mirror)
+        return Segmenter(self.model, self.spec, **{**settings, **changes})
 
     def mirrored(self) -> "Segmenter":
         """The same network (shared, not copied) looking at each frame twice, as it is and mirrored left to right,
@@ -123,8 +128,7 @@ class Segmenter:
         time is not short. v11's weights (float), balanced, the photo val split 0.9501 -> 0.9517 mIoU/img; its
         people shrunk into scenes without people (bench.heldout's pval-small / pval-cut) 0.9202 -> 0.9243 and
         0.9088 -> 0.9131."""
-        return Segmenter(self.model, self.spec, device=self.device, infer_size=self.infer_size, name=self.name,
-                         metadata=self.metadata, session=self.session, backend=self.backend, mirror=True)
+        return self._sharing(mirror=True)
 
     def shrink(self, frame: np.ndarray) -> np.ndarray:
         """The frame at inference size (long side `infer_size`, aspect kept): what the network sees."""
