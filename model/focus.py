@@ -46,7 +46,12 @@ class Focus:
     min_gain: float = 1.2
     # The union box grows by this fraction of its long side on each side: room for the arms and feet the first
     # look missed. On the held-out clips (train.label's Pose labels, balanced preset) 0.4 gave 0.8740 mIoU, 0.2
-    # 0.8726, keeping the max of both looks instead of replacing 0.8668, no second pass 0.8637.
+    # 0.8726, keeping the max of both looks instead of replacing 0.8668, no second pass 0.8637 (v2 weights).
+    # v11 (fp32, bench.heldout score, session 27), 0.4 -> 0.3: mean of the eight sets 0.8296 -> 0.8307 (two
+    # children 0.7808 -> 0.7888, beside stone figures 0.8277 -> 0.8503: a tighter crop shows less clutter); but
+    # a pair apart 0.7628 -> 0.7189 (the tighter box around both pays and replaced a look each) and the single
+    # dancer shrunk into scenes 0.8949 -> 0.8883, and a forearm the first look misses reaches ~0.4 of the body's
+    # height beyond it: 0.4 stays.
     margin: float = 0.4
     threshold: float = 0.3      # a pixel of the first pass is a person above this (a faint one still gets looked at)
     min_part: float = 0.02      # blobs under this fraction of the largest one are noise, not people
@@ -72,13 +77,25 @@ class Focus:
     # pixels of noise become a person). Groups are people whose boxes, grown by the margin, overlap.
     looks: int = 3
     look_part: float = 0.1
+    # Even when one box around everyone pays, groups apart get a look each when each of those shows its people at
+    # least `apart` times larger than the one box would; a group counts for that only if its box's long side is
+    # at least `min_side` of the network's size (a person far away is found in fragments, head and legs apart,
+    # and a look at each fragment finds nobody). One value each, not scanned. v11 (fp32, bench.heldout score,
+    # session 27): a pair apart (`val-pair`) 0.7628 -> 0.8206; the eight sets, the photos, beside statues and
+    # before an audience unchanged (two-small4 0.6962 -> 0.6964, the rest to the fourth decimal). Without
+    # `min_side` (tried at margin 0.3) the two children shrunk into scenes fell from 0.6383 to 0.5616: lost
+    # whole, as the looks at their fragments found no one, so nobody was followed.
+    apart: float = 1.5
+    min_side: float = 0.06
 
     def __post_init__(self) -> None:
         if self.min_gain < 1 or self.margin < 0 or not 0 < self.threshold < 1 or not 0 <= self.min_part < 1 \
                 or self.memory < 0 or (self.max_gain is not None and self.max_gain < self.min_gain) \
-                or self.full_every < 1 or self.looks < 1 or not 0 <= self.look_part <= 1:
+                or self.full_every < 1 or self.looks < 1 or not 0 <= self.look_part <= 1 or self.apart < 1 \
+                or not 0 <= self.min_side < 1:
             raise ValueError("Focus needs min_gain >= 1, margin >= 0, 0 < threshold < 1, 0 <= min_part < 1, "
-                             "memory >= 0, max_gain >= min_gain, full_every >= 1, looks >= 1, 0 <= look_part <= 1")
+                             "memory >= 0, max_gain >= min_gain, full_every >= 1, looks >= 1, 0 <= look_part <= 1, "
+                             "apart >= 1, 0 <= min_side < 1")
 
 
 Box = tuple[float, float, float, float]     # (top, bottom, left, right) as fractions of the frame
@@ -166,9 +183,10 @@ def followed_box(prior: list[Box], focus: Focus, h: int, w: int) -> Pixels | Non
 
 def look_boxes(segmenter, prob: np.ndarray, focus: Focus, prior: list[Box] = ()) -> list[Pixels]:
     """Where the closer looks go (pixels of `prob`): one box around all the people when it shows them at least
-    `Focus.min_gain` times larger; else, when they are apart, a box for each group large enough to count
-    (`Focus.look_part`) and small enough for a closer look to pay, the largest `Focus.looks` of them; else, in
-    a clip, where the people were (`prior`) when a look there pays.
+    `Focus.min_gain` times larger, unless they are in groups apart that a look each shows `Focus.apart` times
+    larger still (each at least `Focus.min_side` tall); else, when they are apart, a box for each group large
+    enough to count (`Focus.look_part`) and small enough for a closer look to pay, the largest `Focus.looks` of
+    them; else, in a clip, where the people were (`prior`) when a look there pays.
 
     The last is for a dancer the first look loses while it marks something wide elsewhere (an audience along
     the top of the frame): with that in, every box holds most of the frame and no look paid, so she was lost
@@ -178,12 +196,19 @@ def look_boxes(segmenter, prob: np.ndarray, focus: Focus, prior: list[Box] = ())
     same."""
     found, before = _parts(prob, focus, prior)
     union = _union_box(found, before, focus, *prob.shape)
-    if union is None or box_gain(segmenter, union) >= focus.min_gain:
-        return [] if union is None else [union]
+    if union is None:
+        return []
     groups = _groups(found + before, focus, *prob.shape)
     area = [(b - t) * (r - l) for (t, b, l, r), _ in groups]
-    looks = [grown for (_, grown), a in zip(groups, area)
-             if a >= focus.look_part * area[0] and box_gain(segmenter, grown) >= focus.min_gain][:focus.looks]
+    counted = [(box, grown) for (box, grown), a in zip(groups, area) if a >= focus.look_part * area[0]]
+    gain = box_gain(segmenter, union)
+    if gain >= focus.min_gain:
+        if 1 < len(counted) <= focus.looks and all(
+                max(b - t, r - l) >= focus.min_side * segmenter.infer_size
+                and box_gain(segmenter, grown) >= focus.apart * gain for (t, b, l, r), grown in counted):
+            return [grown for _, grown in counted]
+        return [union]
+    looks = [grown for _, grown in counted if box_gain(segmenter, grown) >= focus.min_gain][:focus.looks]
     if not looks and before:
         followed = followed_box(prior, focus, *prob.shape)
         if box_gain(segmenter, followed) >= focus.min_gain:

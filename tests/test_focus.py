@@ -333,3 +333,28 @@ def test_a_followed_person_is_still_looked_at_when_clutter_elsewhere_makes_every
     assert box == (20, 200, 110, 260)                          # her box grown by the margin, nothing more
     assert box_gain(seg, box) >= focus.min_gain
     assert followed_box(prior, focus, 216, 384) == box and followed_box([], focus, 216, 384) is None
+
+
+def test_groups_apart_get_a_look_each_when_that_shows_them_much_larger_and_fragments_do_not():
+    """One box around a pair apart pays (1.7x), yet a look at each shows its dancer 5.3x larger (at least
+    Focus.apart times more): a look each. The same layout shrunk, each blob under Focus.min_side of the network's
+    size (fragments of one far person, head and legs apart), keeps the one box: a look at a fragment finds nobody."""
+    seg = _segmenter()
+    focus = Focus(margin=0.4)
+    prob = np.zeros((384, 216), np.float32)
+    prob[150:190, 20:40] = 1        # a dancer 40 px tall at the network's 384 px
+    prob[200:240, 170:190] = 1      # another, apart
+    union = union_box(prob, focus)
+    assert box_gain(seg, union) >= focus.min_gain                        # one box around both pays ...
+    looks = look_boxes(seg, prob, focus)
+    assert looks == people_boxes(prob, focus) and len(looks) == 2        # ... a look each pays far more
+    assert all(box_gain(seg, box) >= focus.apart * box_gain(seg, union) for box in looks)
+    assert look_boxes(seg, prob, Focus(margin=0.4, apart=10.0)) == [union]          # not enough more: one box
+    small = np.zeros((384, 216), np.float32)
+    small[150:160, 100:105] = 1     # 10 px: under min_side (0.06 x 384 = 23 px)
+    small[178:188, 116:121] = 1
+    assert len(people_boxes(small, focus)) == 2
+    assert look_boxes(seg, small, focus) == [union_box(small, focus)]
+    assert len(look_boxes(seg, small, Focus(margin=0.4, min_side=0.0))) == 2
+    with pytest.raises(ValueError):
+        Focus(apart=0.5)
