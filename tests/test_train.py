@@ -285,6 +285,46 @@ def test_statues_are_people_shaped_grey_figures_labelled_background(data):
         TrainConfig(train=("x",), statue=1.5)
 
 
+def test_stalks_rise_from_the_bottom_in_front_of_the_person_who_goes_on_between_them(data):
+    """--stalks: thin stalks (grass) painted from the crop's bottom edge up to at most 60% of its height. Under a
+    stalk the person is hidden (background), between the stalks the person stays a person, the target never gains
+    a person, ignored pixels stay ignored and nothing above the stalks changes."""
+    from train.data import draw_stalks
+
+    h, w = 128, 96
+    img = np.full((h, w, 3), 40, np.uint8)             # a dark scene
+    target = np.zeros((h, w), np.float32)
+    target[20:, 30:66] = 1.0                            # a person standing to the bottom edge
+    target[:, :4] = -1                                  # and a strip the loss ignores
+    img[target == 1] = (30, 60, 200)                    # in blue
+    hidden = kept = 0
+    for seed in range(10):
+        out, t = draw_stalks(img, target, np.random.default_rng(seed))
+        change = np.abs(out.astype(int) - img).sum(2) > 30
+        rows = np.nonzero(change.any(1))[0]
+        assert rows.size and rows.max() == h - 1                     # they rise from the bottom edge...
+        assert rows.min() >= h * 0.4 - 8                             # ...no higher than 60% (and a blur's width)
+        assert (out[: int(h * 0.4) - 8] == img[: int(h * 0.4) - 8]).all()
+        assert (t[target >= 0] <= target[target >= 0] + 1e-6).all()  # never more person
+        assert (t[target < 0] == -1).all()                           # ignored pixels stay ignored
+        band = (target == 1) & (np.arange(h)[:, None] >= rows.min())  # the person where the stalks are
+        hidden += int((band & (t < 0.5)).sum())
+        kept += int((band & (t > 0.9)).sum())
+        assert (t[band & ~change] > 0.5).all()                       # unchanged there: still the person
+    assert hidden > 200 and kept > 2000                              # hidden under stalks, a person between
+    recs = find_records(data / "set")
+    cfg = AugmentConfig(size=(64, 64), infer_size=64, photometric=False, paste_prob=0.0)
+    plain, grass = TrainSet(recs, cfg, seed=0), TrainSet(recs, dataclasses.replace(cfg, stalks=1.0), seed=0)
+    changed = 0
+    for i in range(8):
+        changed += not torch.equal(plain[i]["image"], grass[i]["image"])
+        assert not ((grass[i]["mask"] == 1) & (plain[i]["mask"] != 1)).any()   # never gains a person
+    assert changed == 8
+    assert config_from_args(["--train", "A", "--stalks", "0.3"]).stalks == 0.3
+    with pytest.raises(ValueError, match="probabilities"):
+        TrainConfig(train=("x",), stalks=-0.1)
+
+
 def test_pasted_person_ends_at_its_pictures_edge(tmp_path):
     """A person cut by its photo's edge brings no streak of replicated pixels labelled person onto another
     background: at a zoom out, the label covers exactly the picture (a red photo, all person, over black), both

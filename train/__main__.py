@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--statue", type=float, default=0.0, metavar="P",
                    help="probability of a person from another image set beside the people as a stone statue "
                         "(mostly inside the crop), labelled background (figures that are not people)")
+    p.add_argument("--stalks", type=float, default=0.0, metavar="P",
+                   help="probability of thin stalks (grass, reeds) rising from a crop's bottom edge in front of "
+                        "everything, labelled background; the person goes on between them")
     p.add_argument("--no-photometric", action="store_true")
     p.add_argument("--no-imagenet", action="store_true", help="random encoder init")
     p.add_argument("--seed", type=int, default=0)
@@ -123,7 +126,7 @@ def config_from_args(argv: list[str] | None = None) -> TrainConfig:
         weight_decay=a.weight_decay, scheduler=a.scheduler, warmup_steps=a.warmup_steps, loss=a.loss,
         encoder=a.encoder, decoder_channels=tuple(int(c) for c in a.decoder_channels.split(",")), arch=a.arch,
         classes=a.classes, infer_size=a.infer_size, size=a.size, zoom=a.zoom, paste_prob=a.paste_prob,
-        graphics_prob=a.graphics, second_person=a.second_person, scene=a.scene, statue=a.statue,
+        graphics_prob=a.graphics, second_person=a.second_person, scene=a.scene, statue=a.statue, stalks=a.stalks,
         photometric=not a.no_photometric, imagenet=not a.no_imagenet, seed=a.seed, workers=a.workers,
         threads=a.threads, steps_per_epoch=a.steps_per_epoch, patience=a.patience, ckpt_minutes=a.ckpt_minutes,
         amp=not a.no_amp, amp_cpu=a.amp_cpu, resume=a.resume, init=a.init, name=a.name,

@@ -266,6 +266,12 @@ class AugmentConfig:
     # Stone figures next to a dancer (a fountain's lions and chain in DAVIS dance-jump) were marked as people, and
     # a network trained only on real people and animals never saw a person-shaped thing that is not one.
     statue: float = 0.0
+    # Thin stalks (dry grass, reeds, stems) rising from the crop's bottom edge in front of everything, sharp or out
+    # of focus, with this probability (`draw_stalks`): the person behind them continues between them, the stalks
+    # themselves are not the person. A dancer behind tall grass (DAVIS dance-jump) was cut off where the grass
+    # began, and the stalks over her dress were marked as person: no training picture has anything in front of a
+    # person but the flat graphics.
+    stalks: float = 0.0
 
 
 GRAPHIC_WORDS = ("POV", "wait for it", "#fyp", "#dance", "part 2", "LOL", "omg", "tutorial", "new trend",
@@ -296,6 +302,40 @@ def draw_graphics(img: np.ndarray, t: np.ndarray, rng: np.random.Generator,
         img = (img * (1 - alpha[..., None]) + np.float32(colour) * alpha[..., None]).astype(np.uint8)
         t = np.where(t < 0, t, t * (1 - alpha)).astype(np.float32)      # ignored pixels stay ignored
     return img, t
+
+
+STALK_TONES = ((200, 180, 130), (170, 140, 90), (120, 95, 60), (90, 130, 50), (60, 100, 40), (225, 215, 185))
+
+
+def draw_stalks(img: np.ndarray, t: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A clump of thin curved stalks rising from the bottom edge of an RGB crop up to 15-60% of its height, in
+    one tone (straw, brown, green, pale) varied per stalk, out of focus half the time, painted over everything.
+    The target (person confidence) is multiplied by what they leave visible, as for graphics: the person goes on
+    between the stalks, never more person, ignored pixels stay ignored."""
+    h, w = img.shape[:2]
+    tone = np.float32(STALK_TONES[int(rng.integers(len(STALK_TONES)))])
+    top = h * float(rng.uniform(0.15, 0.6))
+    width = max(1, round(min(h, w) / 256))
+    cover = np.zeros((h, w), np.float32)
+    paint = np.zeros((h, w, 3), np.float32)
+    for _ in range(int(w * rng.uniform(0.1, 0.6))):
+        x0, tall = float(rng.uniform(0, w)), top * float(rng.uniform(0.4, 1.0))
+        lean, bend = tall * float(rng.uniform(-0.3, 0.3)), tall * float(rng.uniform(-0.15, 0.15))
+        s = np.linspace(0, 1, 8)[:, None]
+        pts = np.hstack([x0 + lean * s + bend * s * (1 - s) * 4, h - tall * s])   # a quadratic bend
+        colour = np.clip(tone * float(rng.uniform(0.7, 1.2)) + rng.uniform(-20, 20, 3), 0, 255)
+        layer = np.zeros((h, w), np.uint8)
+        cv2.polylines(layer, [np.round(pts).astype(np.int32)], False, 255, int(rng.integers(1, 2 * width + 1)),
+                      cv2.LINE_AA)
+        a = layer.astype(np.float32) / 255
+        paint = paint * (1 - a[..., None]) + colour * a[..., None]
+        cover = np.maximum(cover, a)
+    if rng.random() < 0.5:                  # in front of the focused dancer: out of focus
+        sigma = float(rng.uniform(0.6, 2.0)) * width
+        paint, cover = cv2.GaussianBlur(paint, (0, 0), sigma), cv2.GaussianBlur(cover, (0, 0), sigma)
+        paint = paint / np.maximum(cover, 1e-3)[..., None]      # the blurred colour, not darkened by the blur
+    img = np.clip(img * (1 - cover[..., None]) + paint * cover[..., None], 0, 255).astype(np.uint8)
+    return img, np.where(t < 0, t, t * (1 - cover)).astype(np.float32)
 
 
 def stone(fg: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -502,6 +542,8 @@ class TrainSet(Dataset):
             img, t = self._paste(img, t, cfg, rng)      # two people in the crop: both are people
         if self.positives and self.cfg.statue > 0 and rng.random() < self.cfg.statue:
             img, t = self._statue(img, t, cfg, rng)
+        if self.cfg.stalks > 0 and rng.random() < self.cfg.stalks:
+            img, t = draw_stalks(img, t, rng)
         if self.cfg.graphics_prob > 0 and rng.random() < self.cfg.graphics_prob:
             img, t = draw_graphics(img, t, rng)
         mask = np.where(t < 0, IGNORE, t > 0.5).astype(np.int64)

@@ -89,6 +89,7 @@ class TrainConfig:
     second_person: float = 0.0          # another person pasted into a labelled crop (train.data)
     scene: float = 0.0                  # a zoomed-out crop's border filled with a frame without people (train.data)
     statue: float = 0.0                 # a person pasted beside the people as a stone statue: background (train.data)
+    stalks: float = 0.0                 # thin stalks (grass) in front of everything: background (train.data)
     photometric: bool = True
     imagenet: bool = True
     seed: int = 0
@@ -118,8 +119,9 @@ class TrainConfig:
         if self.ignore_band and not 0 <= self.ignore_band[0] < self.ignore_band[1] <= 1:
             raise ValueError("the ignore band is LO,HI with 0 <= LO < HI <= 1")
         if not all(0 <= p <= 1 for p in (self.graphics_prob, self.paste_prob, self.second_person, self.scene,
-                                         self.statue)):
-            raise ValueError("paste, graphics, second-person, scene and statue probabilities must be between 0 and 1")
+                                         self.statue, self.stalks)):
+            raise ValueError("paste, graphics, second-person, scene, statue and stalks probabilities must be between "
+                             "0 and 1")
         if self.scene > 0 and not self.negatives:
             raise ValueError("--scene needs --negatives: the frames without people it puts around the pictures")
 
@@ -549,7 +551,7 @@ def _load_data(cfg: TrainConfig, out: Path, rank: int) -> tuple[TrainSet, dict[s
     aug = AugmentConfig(size=cfg.size, infer_size=cfg.infer_size, zoom=cfg.zoom, paste_prob=cfg.paste_prob,
                         ignore_band=tuple(cfg.ignore_band) if cfg.ignore_band else None,
                         graphics_prob=cfg.graphics_prob, second_person=cfg.second_person, scene=cfg.scene,
-                        statue=cfg.statue, photometric=cfg.photometric)
+                        statue=cfg.statue, stalks=cfg.stalks, photometric=cfg.photometric)
     trainset = TrainSet(train_recs * cfg.train_repeat + pseudo_recs, aug, negatives=neg, seed=cfg.seed,
                         binary=cfg.classes == 1)
     return trainset, {"val": val_recs, "vval": vval_recs, "test": test_recs}
